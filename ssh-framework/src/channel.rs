@@ -1,0 +1,412 @@
+//! Session channels: the stream a shell, exec or subsystem handler works on,
+//! and the requests that shape it (pty, env, window-change, signal).
+
+use std::fmt;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures_util::Stream;
+use russh::{ChannelMsg, ChannelWriteHalf};
+use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::mpsc;
+use tokio_util::io::StreamReader;
+
+/// A POSIX signal name as carried by SSH `signal` and `exit-signal` messages
+/// (RFC 4254 §6.9, §6.10), without the `SIG` prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Signal(String);
+
+impl Signal {
+    /// `SIGINT`.
+    pub const INT: &'static str = "INT";
+    /// `SIGTERM`.
+    pub const TERM: &'static str = "TERM";
+    /// `SIGKILL`.
+    pub const KILL: &'static str = "KILL";
+    /// `SIGHUP`.
+    pub const HUP: &'static str = "HUP";
+
+    /// A signal from its name, with or without the `SIG` prefix (`"TERM"`, `"SIGTERM"`).
+    pub fn new(name: impl AsRef<str>) -> Self {
+        let name = name.as_ref();
+        Signal(name.strip_prefix("SIG").unwrap_or(name).to_owned())
+    }
+
+    /// The name without the `SIG` prefix, as on the wire.
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+
+    pub(crate) fn from_russh(sig: &russh::Sig) -> Self {
+        let name = match sig {
+            russh::Sig::ABRT => "ABRT",
+            russh::Sig::ALRM => "ALRM",
+            russh::Sig::FPE => "FPE",
+            russh::Sig::HUP => "HUP",
+            russh::Sig::ILL => "ILL",
+            russh::Sig::INT => "INT",
+            russh::Sig::KILL => "KILL",
+            russh::Sig::PIPE => "PIPE",
+            russh::Sig::QUIT => "QUIT",
+            russh::Sig::SEGV => "SEGV",
+            russh::Sig::TERM => "TERM",
+            russh::Sig::USR1 => "USR1",
+            russh::Sig::Custom(name) => name,
+        };
+        Signal::new(name)
+    }
+
+    pub(crate) fn to_russh(&self) -> russh::Sig {
+        match self.0.as_str() {
+            "ABRT" => russh::Sig::ABRT,
+            "ALRM" => russh::Sig::ALRM,
+            "FPE" => russh::Sig::FPE,
+            "HUP" => russh::Sig::HUP,
+            "ILL" => russh::Sig::ILL,
+            "INT" => russh::Sig::INT,
+            "KILL" => russh::Sig::KILL,
+            "PIPE" => russh::Sig::PIPE,
+            "QUIT" => russh::Sig::QUIT,
+            "SEGV" => russh::Sig::SEGV,
+            "TERM" => russh::Sig::TERM,
+            "USR1" => russh::Sig::USR1,
+            other => russh::Sig::Custom(other.to_owned()),
+        }
+    }
+}
+
+impl fmt::Display for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// How a shell, exec or subsystem ended, reported to the client before EOF and close.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum ExitStatus {
+    /// `exit-status` with this code (0 is success).
+    Code(u32),
+    /// `exit-signal`: the process was killed by a signal.
+    Signal {
+        /// The signal's name.
+        signal: Signal,
+        /// Whether the process dumped core.
+        core_dumped: bool,
+        /// A human-readable message, may be empty.
+        message: String,
+    },
+}
+
+impl ExitStatus {
+    /// Exit code 0.
+    pub const SUCCESS: ExitStatus = ExitStatus::Code(0);
+    /// Exit code 1.
+    pub const FAILURE: ExitStatus = ExitStatus::Code(1);
+
+    /// An `exit-status` with `code`.
+    pub fn code(code: u32) -> Self {
+        ExitStatus::Code(code)
+    }
+
+    /// An `exit-signal` with the signal's name and no core dump.
+    pub fn signal(signal: impl AsRef<str>) -> Self {
+        ExitStatus::Signal { signal: Signal::new(signal), core_dumped: false, message: String::new() }
+    }
+}
+
+impl From<u32> for ExitStatus {
+    fn from(code: u32) -> Self {
+        ExitStatus::Code(code)
+    }
+}
+
+/// Conversion of a shell, exec or subsystem handler's return value into an [`ExitStatus`].
+#[diagnostic::on_unimplemented(
+    message = "a shell, exec or subsystem handler must return `ExitStatus`, `u32`, `()` or `Result<T, E>` of those, not `{Self}`",
+    label = "this return type is not an exit status"
+)]
+pub trait IntoExitStatus {
+    /// Converts the value. An `Err` is logged and reported as exit code 1.
+    fn into_exit_status(self) -> ExitStatus;
+}
+
+impl IntoExitStatus for ExitStatus {
+    fn into_exit_status(self) -> ExitStatus {
+        self
+    }
+}
+
+impl IntoExitStatus for u32 {
+    fn into_exit_status(self) -> ExitStatus {
+        ExitStatus::Code(self)
+    }
+}
+
+impl IntoExitStatus for () {
+    fn into_exit_status(self) -> ExitStatus {
+        ExitStatus::SUCCESS
+    }
+}
+
+impl<T: IntoExitStatus, E: fmt::Display> IntoExitStatus for Result<T, E> {
+    fn into_exit_status(self) -> ExitStatus {
+        match self {
+            Ok(v) => v.into_exit_status(),
+            Err(e) => {
+                tracing::warn!(error = %e, "channel handler failed");
+                ExitStatus::FAILURE
+            }
+        }
+    }
+}
+
+/// Conversion of a decision handler's return value (`#[pty]`, `#[env]`, ...) into allow or refuse.
+#[diagnostic::on_unimplemented(
+    message = "a decision handler must return `bool` or `Result<bool, E>`, not `{Self}`",
+    label = "return `true` to allow the request, `false` to refuse it"
+)]
+pub trait IntoDecision {
+    /// Whether the request is allowed. An `Err` is logged and refuses.
+    fn into_decision(self) -> bool;
+}
+
+impl IntoDecision for bool {
+    fn into_decision(self) -> bool {
+        self
+    }
+}
+
+impl<T: IntoDecision, E: fmt::Display> IntoDecision for Result<T, E> {
+    fn into_decision(self) -> bool {
+        match self {
+            Ok(v) => v.into_decision(),
+            Err(e) => {
+                tracing::warn!(error = %e, "decision handler failed; refusing");
+                false
+            }
+        }
+    }
+}
+
+/// A terminal size in characters and pixels.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WindowSize {
+    /// Columns.
+    pub cols: u32,
+    /// Rows.
+    pub rows: u32,
+    /// Width in pixels (0 when unknown).
+    pub pix_width: u32,
+    /// Height in pixels (0 when unknown).
+    pub pix_height: u32,
+}
+
+/// A `pty-req` (RFC 4254 §6.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PtyRequest {
+    /// The `TERM` value, such as `xterm-256color`.
+    pub term: String,
+    /// The initial size.
+    pub size: WindowSize,
+    /// Encoded terminal modes (opcode, value) as sent by the client.
+    pub modes: Vec<(u8, u32)>,
+}
+
+/// The command of an `exec` request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command(String);
+
+impl Command {
+    pub(crate) fn new(raw: &[u8]) -> Self {
+        Command(String::from_utf8_lossy(raw).into_owned())
+    }
+
+    /// The whole command line as the client sent it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The first word, which `#[exec("name")]` routes on (`git-upload-pack` in
+    /// `git-upload-pack '/repo.git'`).
+    pub fn program(&self) -> &str {
+        self.0.split_ascii_whitespace().next().unwrap_or("")
+    }
+
+    /// The rest after the first word, with leading spaces removed.
+    pub fn args(&self) -> &str {
+        let trimmed = self.0.trim_start();
+        trimmed[self.program().len()..].trim_start()
+    }
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a running shell, exec or subsystem hears from the client besides stdin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChannelEvent {
+    /// The terminal was resized (`window-change`, allowed by a `#[window_change]` handler).
+    WindowChange(WindowSize),
+    /// The client asked to deliver a signal (allowed by a `#[signal]` handler).
+    Signal(Signal),
+}
+
+type DataStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send>>;
+
+/// The client's stdin on a session channel: an [`AsyncRead`] that ends at the client's EOF.
+pub struct Stdin {
+    inner: StreamReader<DataStream, Bytes>,
+}
+
+impl fmt::Debug for Stdin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stdin").finish_non_exhaustive()
+    }
+}
+
+impl Stdin {
+    /// Builds stdin from data that arrived before the handler started and the channel's queue.
+    pub(crate) fn new(early: Vec<Bytes>, early_eof: bool, read: Option<russh::ChannelReadHalf>) -> Self {
+        let early = futures_util::stream::iter(early.into_iter().map(Ok));
+        let rest = futures_util::stream::unfold(read.filter(|_| !early_eof), |read| async move {
+            let mut read = read?;
+            loop {
+                match read.wait().await? {
+                    ChannelMsg::Data { data } => return Some((Ok(data), Some(read))),
+                    ChannelMsg::Eof | ChannelMsg::Close => return None,
+                    // Requests are answered by the connection; extended data from a client has no meaning.
+                    _ => continue,
+                }
+            }
+        });
+        let stream: DataStream = Box::pin(futures_util::StreamExt::chain(early, rest));
+        Stdin { inner: StreamReader::new(stream) }
+    }
+}
+
+impl AsyncRead for Stdin {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncBufRead for Stdin {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        Pin::new(&mut self.get_mut().inner).poll_fill_buf(cx)
+    }
+
+    fn consume(mut self: Pin<&mut Self>, amt: usize) {
+        Pin::new(&mut self.inner).consume(amt)
+    }
+}
+
+/// A writer to the client's stdout or stderr, respecting the peer's window.
+pub struct Output {
+    inner: Pin<Box<dyn AsyncWrite + Send + Sync>>,
+}
+
+impl fmt::Debug for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Output").finish_non_exhaustive()
+    }
+}
+
+impl AsyncWrite for Output {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.inner.as_mut().poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.inner.as_mut().poll_flush(cx)
+    }
+
+    /// Flushes only: EOF is sent once, by the framework, after the exit status.
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.inner.as_mut().poll_flush(cx)
+    }
+}
+
+/// The session channel as a stream, handed to `#[shell]`, `#[exec]` and `#[subsystem]` handlers.
+///
+/// `stdin` reads what the client sends; `stdout` and `stderr` write to it
+/// (stderr as extended data type 1); `events` delivers window-change and
+/// signal requests that a handler allowed while the body runs. When the
+/// handler returns, the framework sends exit-status (or exit-signal), EOF and
+/// close, in that order.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ChannelIo {
+    /// The client's input.
+    pub stdin: Stdin,
+    /// Standard output to the client.
+    pub stdout: Output,
+    /// Standard error to the client (kept apart from stdout).
+    pub stderr: Output,
+    /// Window-change and signal events for the running body.
+    pub events: Events,
+}
+
+impl ChannelIo {
+    pub(crate) fn new(stdin: Stdin, write: &ChannelWriteHalf<russh::server::Msg>, events: Events) -> Self {
+        ChannelIo {
+            stdin,
+            stdout: Output { inner: Box::pin(write.make_writer()) },
+            stderr: Output { inner: Box::pin(write.make_writer_ext(Some(1))) },
+            events,
+        }
+    }
+
+    /// Splits into the four parts, to move them into separate tasks.
+    pub fn split(self) -> (Stdin, Output, Output, Events) {
+        (self.stdin, self.stdout, self.stderr, self.events)
+    }
+}
+
+/// The stream of [`ChannelEvent`]s of a running channel body.
+#[derive(Debug)]
+pub struct Events(mpsc::Receiver<ChannelEvent>);
+
+impl Events {
+    pub(crate) fn new(rx: mpsc::Receiver<ChannelEvent>) -> Self {
+        Events(rx)
+    }
+
+    /// The next event; `None` once the channel is gone.
+    pub async fn recv(&mut self) -> Option<ChannelEvent> {
+        self.0.recv().await
+    }
+}
+
+impl Stream for Events {
+    type Item = ChannelEvent;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_routes_on_first_word() {
+        let c = Command::new(b"  git-upload-pack  '/repo.git'");
+        assert_eq!(c.program(), "git-upload-pack");
+        assert_eq!(c.args(), "'/repo.git'");
+        assert_eq!(Command::new(b"").program(), "");
+    }
+
+    #[test]
+    fn signal_names_drop_the_sig_prefix() {
+        assert_eq!(Signal::new("SIGTERM").name(), "TERM");
+        assert_eq!(Signal::from_russh(&Signal::new("USR2").to_russh()).name(), "USR2");
+    }
+}

@@ -1,0 +1,638 @@
+//! One client connection: the `russh` handler that turns protocol events into
+//! [`Request`]s, keeps the authentication record, and runs channel bodies.
+//!
+//! russh awaits these callbacks inline on the connection's event loop, so a
+//! decision is awaited here but a channel body (shell, exec, subsystem) is
+//! spawned. Channel requests are answered inside their callback because russh
+//! keeps one "wants reply" flag per channel: a deferred answer could be sent
+//! for the wrong request when the client pipelines them, as OpenSSH does.
+
+use std::collections::{HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use russh::keys::PublicKey;
+use russh::server::{self, Msg};
+use russh::{Channel, ChannelId, ChannelMsg, ChannelOpenFailure, ChannelReadHalf, ChannelWriteHalf};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tower::ServiceExt;
+use tracing::Instrument;
+
+use crate::auth::{Auth, Factors, Method, MethodSet, PromptRound, Prompter};
+use crate::channel::{ChannelEvent, ChannelIo, Command, Events, ExitStatus, PtyRequest, Signal, Stdin, WindowSize};
+use crate::request::{Connection, Request, RequestKind, Response, Secret, SessionInfo};
+use crate::server::Shared;
+
+/// Keyboard-interactive rounds one handler may ask before it is cut off.
+const MAX_PROMPT_ROUNDS: usize = 16;
+/// Authentication requests of any kind on one connection (partial successes and probes
+/// included); past this the client is disconnected. Go's x/crypto uses the same cap.
+const MAX_AUTH_REQUESTS: u32 = 128;
+/// Bytes a client may send on a session channel before a shell, exec or subsystem starts.
+const MAX_EARLY_DATA: usize = 1 << 20;
+/// Environment variables kept per channel.
+const MAX_ENV_VARS: usize = 256;
+/// Events queued for a running body that does not read them; older ones are dropped.
+const EVENT_QUEUE: usize = 64;
+
+pub(crate) type HandleCell = Arc<OnceLock<server::Handle>>;
+
+#[derive(Default)]
+struct AuthState {
+    user: Option<String>,
+    factors: Factors,
+    /// After a partial success: the methods the chain continues with.
+    next: Option<MethodSet>,
+    failures: u32,
+    requests: u32,
+    none_probed: bool,
+    rejected_keys: HashSet<PublicKey>,
+    kbd: Option<KeyboardInteractive>,
+}
+
+struct KeyboardInteractive {
+    rounds: mpsc::Receiver<PromptRound>,
+    answer: Option<oneshot::Sender<Vec<String>>>,
+    task: JoinHandle<Auth>,
+}
+
+impl Drop for KeyboardInteractive {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+struct SessionChannel {
+    read: Option<ChannelReadHalf>,
+    write: Option<ChannelWriteHalf<Msg>>,
+    early: Vec<Bytes>,
+    early_len: usize,
+    early_eof: bool,
+    info: SessionInfo,
+    events: Option<mpsc::Sender<ChannelEvent>>,
+    body: Option<JoinHandle<()>>,
+    span: tracing::Span,
+}
+
+impl SessionChannel {
+    /// Takes messages russh queued for this channel before a body reads them, so
+    /// the queue never fills (a full queue would stall the whole connection).
+    fn drain_early(&mut self) -> bool {
+        let Some(read) = self.read.as_mut() else { return true };
+        while let Some(Some(msg)) = read.wait().now_or_never() {
+            match msg {
+                ChannelMsg::Data { data } => {
+                    self.early_len += data.len();
+                    if self.early_len > MAX_EARLY_DATA {
+                        return false;
+                    }
+                    self.early.push(data);
+                }
+                ChannelMsg::Eof => self.early_eof = true,
+                _ => {}
+            }
+        }
+        true
+    }
+}
+
+impl Drop for SessionChannel {
+    fn drop(&mut self) {
+        // The client closed the channel: the body has nobody to talk to.
+        if let Some(body) = self.body.take() {
+            body.abort();
+        }
+    }
+}
+
+/// The per-connection russh handler.
+pub(crate) struct ConnectionHandler {
+    shared: Arc<Shared>,
+    service: crate::server::BoxedService,
+    connection: Arc<Connection>,
+    handle: HandleCell,
+    authenticated: Arc<AtomicBool>,
+    /// Held while unauthenticated; counts toward `max_startups`.
+    startup_permit: Option<OwnedSemaphorePermit>,
+    auth: AuthState,
+    channels: HashMap<ChannelId, SessionChannel>,
+    span: tracing::Span,
+}
+
+impl ConnectionHandler {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        connection: Arc<Connection>,
+        handle: HandleCell,
+        authenticated: Arc<AtomicBool>,
+        startup_permit: Option<OwnedSemaphorePermit>,
+        span: tracing::Span,
+    ) -> Self {
+        ConnectionHandler {
+            service: shared.service.clone(),
+            shared,
+            connection,
+            handle,
+            authenticated,
+            startup_permit,
+            auth: AuthState::default(),
+            channels: HashMap::new(),
+            span,
+        }
+    }
+
+    async fn decide(&self, request: Request) -> Response {
+        let name = request.kind().name();
+        match self.service.clone().oneshot(request).await {
+            Ok(response) => response,
+            Err(error) => {
+                tracing::warn!(parent: &self.span, request = name, %error, "service error; refused");
+                Response::Reject
+            }
+        }
+    }
+
+    fn disconnect(&self, reason: russh::Disconnect, message: &'static str) {
+        if let Some(handle) = self.handle.get().cloned() {
+            tokio::spawn(async move {
+                let _ = handle.disconnect(reason, message.into(), String::new()).await;
+            });
+        }
+    }
+
+    /// Starts an authentication request: resets the record when the user changes
+    /// (RFC 4252 §5) and enforces the total request cap.
+    fn begin_auth(&mut self, user: &str) -> Result<(), crate::Error> {
+        if self.auth.user.as_deref() != Some(user) {
+            let failures = self.auth.failures;
+            let requests = self.auth.requests;
+            let none_probed = self.auth.none_probed;
+            self.auth = AuthState { user: Some(user.to_owned()), failures, requests, none_probed, ..AuthState::default() };
+        }
+        self.auth.requests += 1;
+        if self.auth.requests > MAX_AUTH_REQUESTS {
+            tracing::warn!(parent: &self.span, "too many authentication requests; disconnecting");
+            return Err(crate::Error::TooManyAuthRequests);
+        }
+        Ok(())
+    }
+
+    async fn allowed(&self, user: &str) -> MethodSet {
+        match self.auth.next {
+            Some(next) => next,
+            None => self.shared.routes.allowed_methods(user).await,
+        }
+    }
+
+    fn russh_reject(&self, allowed: MethodSet, partial: bool) -> server::Auth {
+        server::Auth::Reject { proceed_with_methods: Some(allowed.to_russh()), partial_success: partial }
+    }
+
+    /// Records a failure, disconnects once `max_auth_tries` is reached, and
+    /// waits out the rejection delay for guessable secrets.
+    async fn fail(&mut self, method: Method, allowed: MethodSet, started: Instant) -> server::Auth {
+        let counted = !(method == Method::None && !self.auth.none_probed);
+        if method == Method::None {
+            self.auth.none_probed = true;
+        }
+        if counted {
+            self.auth.failures += 1;
+            tracing::info!(parent: &self.span, method = method.as_str(), user = self.auth.user.as_deref().unwrap_or(""), failures = self.auth.failures, "authentication failed");
+        }
+        if self.auth.failures >= self.shared.limits.max_auth_tries {
+            tracing::warn!(parent: &self.span, "maximum authentication attempts exceeded; disconnecting");
+            self.disconnect(russh::Disconnect::NoMoreAuthMethodsAvailable, "Too many authentication failures");
+        } else if matches!(method, Method::Password | Method::KeyboardInteractive) {
+            tokio::time::sleep_until(started + self.shared.limits.rejection_delay).await;
+        }
+        self.russh_reject(allowed, false)
+    }
+
+    fn succeed(&mut self, method: Method, user: &str) -> server::Auth {
+        self.auth.factors.push(method);
+        self.connection.set_user(user);
+        self.authenticated.store(true, Ordering::Release);
+        self.startup_permit = None;
+        self.span.record("user", user);
+        tracing::info!(parent: &self.span, method = method.as_str(), user, "authenticated");
+        server::Auth::Accept
+    }
+
+    /// Applies a handler's answer to the authentication record.
+    async fn conclude(&mut self, method: Method, user: &str, allowed: MethodSet, answer: Auth, started: Instant) -> server::Auth {
+        match answer {
+            Auth::Accept => self.succeed(method, user),
+            Auth::Partial(next) => {
+                self.auth.factors.push(method);
+                let next = next.intersection(self.shared.routes.methods());
+                if next.is_empty() {
+                    tracing::warn!(parent: &self.span, "partial success names no method with a handler; rejecting");
+                    return self.fail(method, allowed, started).await;
+                }
+                self.auth.next = Some(next);
+                tracing::info!(parent: &self.span, method = method.as_str(), user, next = %next, "partial success");
+                self.russh_reject(next, true)
+            }
+            Auth::Reject => self.fail(method, allowed, started).await,
+        }
+    }
+
+    fn auth_answer(response: Response) -> Auth {
+        match response {
+            Response::Auth(a) => a,
+            Response::Accept => Auth::Accept,
+            _ => Auth::Reject,
+        }
+    }
+
+    /// The common path of `none`, `password` and verified `publickey` attempts.
+    async fn authenticate(&mut self, method: Method, user: &str, kind: RequestKind) -> Result<server::Auth, crate::Error> {
+        let started = Instant::now();
+        self.begin_auth(user)?;
+        self.auth.kbd = None;
+        let allowed = self.allowed(user).await;
+        if !allowed.contains(method) {
+            return Ok(self.fail(method, allowed, started).await);
+        }
+        let request = Request::new(self.connection.clone(), kind).with_factors(self.auth.factors.clone());
+        let answer = Self::auth_answer(self.decide(request).await);
+        Ok(self.conclude(method, user, allowed, answer, started).await)
+    }
+
+    async fn keyboard_interactive_step(&mut self, user: &str, started: Instant) -> server::Auth {
+        let allowed = self.allowed(user).await;
+        let Some(kbd) = self.auth.kbd.as_mut() else {
+            return self.fail(Method::KeyboardInteractive, allowed, started).await;
+        };
+        let round = tokio::select! {
+            biased;
+            round = kbd.rounds.recv() => round,
+            answer = &mut kbd.task => {
+                let answer = answer.unwrap_or(Auth::Reject);
+                self.auth.kbd = None;
+                return self.conclude(Method::KeyboardInteractive, user, allowed, answer, started).await;
+            }
+        };
+        match round {
+            Some(round) => {
+                kbd.answer = Some(round.answers);
+                let prompts: Vec<(std::borrow::Cow<'static, str>, bool)> =
+                    round.prompts.into_iter().map(|p| (p.text.into(), p.echo)).collect();
+                server::Auth::Partial {
+                    name: round.name.into(),
+                    instructions: round.instructions.into(),
+                    prompts: prompts.into(),
+                }
+            }
+            None => {
+                // The handler finished without another round: take its answer.
+                let answer = (&mut kbd.task).await.unwrap_or(Auth::Reject);
+                self.auth.kbd = None;
+                self.conclude(Method::KeyboardInteractive, user, allowed, answer, started).await
+            }
+        }
+    }
+
+    fn session_info(&self, id: ChannelId) -> SessionInfo {
+        self.channels.get(&id).map(|c| c.info.clone()).unwrap_or_default()
+    }
+
+    /// Decides one channel request and replies to it.
+    async fn channel_request(&mut self, id: ChannelId, kind: RequestKind, session: &mut server::Session) -> Option<Response> {
+        let Some(channel) = self.channels.get_mut(&id) else {
+            let _ = session.channel_failure(id);
+            return None;
+        };
+        if !channel.drain_early() {
+            tracing::warn!(parent: &channel.span, "too much data before the channel started; closing it");
+            let _ = session.channel_failure(id);
+            let _ = session.close(id);
+            self.channels.remove(&id);
+            return None;
+        }
+        let span = channel.span.clone();
+        let request = Request::new(self.connection.clone(), kind).with_session(self.session_info(id));
+        let response = self.decide(request).instrument(span.clone()).await;
+        let allowed = response.is_allowed();
+        tracing::debug!(parent: &span, allowed, "channel request decided");
+        if allowed {
+            let _ = session.channel_success(id);
+        } else {
+            let _ = session.channel_failure(id);
+        }
+        allowed.then_some(response)
+    }
+
+    /// Shell, exec and subsystem: decide with the channel stream attached, then run the body.
+    async fn start_body(&mut self, id: ChannelId, kind: RequestKind, session: &mut server::Session) {
+        let Some(channel) = self.channels.get_mut(&id) else {
+            let _ = session.channel_failure(id);
+            return;
+        };
+        let (Some(write), true) = (channel.write.take(), channel.drain_early()) else {
+            // A body already ran (or was refused) on this channel, or too much early data.
+            let _ = session.channel_failure(id);
+            return;
+        };
+        let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
+        let stdin = Stdin::new(std::mem::take(&mut channel.early), channel.early_eof, channel.read.take());
+        let io = ChannelIo::new(stdin, &write, Events::new(events_rx));
+        channel.events = Some(events_tx);
+        let span = channel.span.clone();
+        let request = Request::new(self.connection.clone(), kind)
+            .with_session(channel.info.clone())
+            .with_io(io);
+        let response = self.decide(request).instrument(span.clone()).await;
+        let Response::Run(body) = response else {
+            tracing::debug!(parent: &span, "refused");
+            let _ = session.channel_failure(id);
+            return;
+        };
+        let _ = session.channel_success(id);
+        let handle = self.handle.get().cloned();
+        let task = tokio::spawn(run_body(body, write, handle).instrument(span));
+        if let Some(channel) = self.channels.get_mut(&id) {
+            channel.body = Some(task);
+        }
+    }
+
+    fn deliver(&mut self, id: ChannelId, event: ChannelEvent) {
+        if let Some(tx) = self.channels.get(&id).and_then(|c| c.events.as_ref()) {
+            if tx.try_send(event).is_err() {
+                tracing::debug!(parent: &self.span, "channel body is not reading events; one dropped");
+            }
+        }
+    }
+}
+
+/// Runs an accepted body, then sends exit-status (or exit-signal), EOF and close, in that order.
+async fn run_body(body: crate::request::ChannelBody, write: ChannelWriteHalf<Msg>, handle: Option<server::Handle>) {
+    match AssertUnwindSafe(body).catch_unwind().await {
+        Ok(ExitStatus::Code(code)) => {
+            tracing::debug!(code, "channel body finished");
+            let _ = write.exit_status(code).await;
+        }
+        Ok(ExitStatus::Signal { signal, core_dumped, message }) => {
+            tracing::debug!(%signal, "channel body finished by signal");
+            if let Some(handle) = handle {
+                let _ = handle
+                    .exit_signal_request(write.id(), signal.to_russh(), core_dumped, message, String::new())
+                    .await;
+            }
+        }
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(panic = %what, "channel handler panicked; closing its channel");
+        }
+    }
+    let _ = write.eof().await;
+    let _ = write.close().await;
+}
+
+impl server::Handler for ConnectionHandler {
+    type Error = crate::Error;
+
+    async fn authentication_banner(&mut self) -> Result<Option<String>, Self::Error> {
+        match self.shared.routes.banner_text() {
+            Some(fut) => Ok(fut.await),
+            None => Ok(None),
+        }
+    }
+
+    async fn auth_none(&mut self, user: &str) -> Result<server::Auth, Self::Error> {
+        let kind = RequestKind::AuthNone { user: user.to_owned() };
+        self.authenticate(Method::None, user, kind).await
+    }
+
+    async fn auth_password(&mut self, user: &str, password: &str) -> Result<server::Auth, Self::Error> {
+        let kind = RequestKind::AuthPassword { user: user.to_owned(), password: Secret::new(password) };
+        self.authenticate(Method::Password, user, kind).await
+    }
+
+    /// A probe proves nothing: no handler is called and nothing is recorded.
+    /// Keys not yet rejected for this user get PK_OK so the client signs.
+    async fn auth_publickey_offered(&mut self, user: &str, offer: server::PublicKeyOffer<'_>) -> Result<server::Auth, Self::Error> {
+        let started = Instant::now();
+        self.begin_auth(user)?;
+        let allowed = self.allowed(user).await;
+        if !allowed.contains(Method::PublicKey) || self.auth.rejected_keys.contains(offer.public_key) {
+            return Ok(self.fail(Method::PublicKey, allowed, started).await);
+        }
+        Ok(server::Auth::Accept)
+    }
+
+    async fn auth_publickey(&mut self, user: &str, key: server::VerifiedPublicKey<'_>) -> Result<server::Auth, Self::Error> {
+        let public_key = key.public_key.clone();
+        let kind = RequestKind::AuthPublicKey { user: user.to_owned(), key: public_key.clone() };
+        // russh's probe and the signed request are one attempt: undo the probe's count.
+        self.auth.requests = self.auth.requests.saturating_sub(1);
+        let result = self.authenticate(Method::PublicKey, user, kind).await?;
+        if !matches!(result, server::Auth::Accept) && !self.auth.factors.contains(Method::PublicKey) {
+            self.auth.rejected_keys.insert(public_key);
+        }
+        Ok(result)
+    }
+
+    async fn auth_keyboard_interactive<'a>(
+        &'a mut self,
+        user: &str,
+        submethods: &str,
+        response: Option<server::Response<'a>>,
+    ) -> Result<server::Auth, Self::Error> {
+        let started = Instant::now();
+        match response {
+            None => {
+                self.begin_auth(user)?;
+                self.auth.kbd = None;
+                let allowed = self.allowed(user).await;
+                if !allowed.contains(Method::KeyboardInteractive) {
+                    return Ok(self.fail(Method::KeyboardInteractive, allowed, started).await);
+                }
+                let (rounds_tx, rounds) = mpsc::channel(1);
+                let request = Request::new(
+                    self.connection.clone(),
+                    RequestKind::AuthKeyboardInteractive { user: user.to_owned(), submethods: submethods.to_owned() },
+                )
+                .with_factors(self.auth.factors.clone())
+                .with_prompter(Prompter::new(rounds_tx, MAX_PROMPT_ROUNDS));
+                let service = self.service.clone();
+                let span = self.span.clone();
+                let task = tokio::spawn(
+                    async move {
+                        match service.oneshot(request).await {
+                            Ok(response) => Self::auth_answer(response),
+                            Err(error) => {
+                                tracing::warn!(%error, "service error; keyboard-interactive refused");
+                                Auth::Reject
+                            }
+                        }
+                    }
+                    .instrument(span),
+                );
+                self.auth.kbd = Some(KeyboardInteractive { rounds, answer: None, task });
+            }
+            Some(response) => {
+                let answers: Vec<String> = response.map(|b| String::from_utf8_lossy(&b).into_owned()).collect();
+                match self.auth.kbd.as_mut().and_then(|k| k.answer.take()) {
+                    Some(tx) => {
+                        let _ = tx.send(answers);
+                    }
+                    None => self.auth.kbd = None,
+                }
+            }
+        }
+        Ok(self.keyboard_interactive_step(user, started).await)
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: server::ChannelOpenHandle,
+        _session: &mut server::Session,
+    ) -> Result<(), Self::Error> {
+        let id = channel.id();
+        if self.channels.len() >= self.shared.limits.max_sessions {
+            tracing::info!(parent: &self.span, max = self.shared.limits.max_sessions, "session limit reached; channel refused");
+            reply.reject(ChannelOpenFailure::ResourceShortage).await;
+            return Ok(());
+        }
+        let span = tracing::info_span!(parent: &self.span, "channel", id = %id, kind = "session");
+        let request = Request::new(self.connection.clone(), RequestKind::ChannelOpenSession);
+        let response = self.decide(request).instrument(span.clone()).await;
+        if !response.is_allowed() {
+            tracing::debug!(parent: &span, "session refused");
+            reply.reject(ChannelOpenFailure::AdministrativelyProhibited).await;
+            return Ok(());
+        }
+        let (read, write) = channel.split();
+        self.channels.insert(
+            id,
+            SessionChannel {
+                read: Some(read),
+                write: Some(write),
+                early: Vec::new(),
+                early_len: 0,
+                early_eof: false,
+                info: SessionInfo { channel: u32::from(id), ..SessionInfo::default() },
+                events: None,
+                body: None,
+                span,
+            },
+        );
+        reply.accept().await;
+        Ok(())
+    }
+
+    async fn channel_close(&mut self, channel: ChannelId, _session: &mut server::Session) -> Result<(), Self::Error> {
+        // Dropping the channel aborts a body still running: nobody can read its output.
+        self.channels.remove(&channel);
+        Ok(())
+    }
+
+    async fn data(&mut self, channel: ChannelId, _data: &[u8], session: &mut server::Session) -> Result<(), Self::Error> {
+        if let Some(ch) = self.channels.get_mut(&channel) {
+            if ch.write.is_some() && !ch.drain_early() {
+                tracing::warn!(parent: &ch.span, "too much data before the channel started; closing it");
+                let _ = session.close(channel);
+                self.channels.remove(&channel);
+            }
+        }
+        Ok(())
+    }
+
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        term: &str,
+        col_width: u32,
+        row_height: u32,
+        pix_width: u32,
+        pix_height: u32,
+        modes: &[(russh::Pty, u32)],
+        session: &mut server::Session,
+    ) -> Result<(), Self::Error> {
+        let pty = PtyRequest {
+            term: term.to_owned(),
+            size: WindowSize { cols: col_width, rows: row_height, pix_width, pix_height },
+            modes: modes.iter().map(|(op, v)| (*op as u8, *v)).collect(),
+        };
+        if self.channel_request(channel, RequestKind::Pty(pty.clone()), session).await.is_some() {
+            if let Some(ch) = self.channels.get_mut(&channel) {
+                ch.info.pty = Some(pty);
+            }
+        }
+        Ok(())
+    }
+
+    async fn env_request(
+        &mut self,
+        channel: ChannelId,
+        name: &str,
+        value: &str,
+        session: &mut server::Session,
+    ) -> Result<(), Self::Error> {
+        let full = self.channels.get(&channel).is_some_and(|c| c.info.env.len() >= MAX_ENV_VARS);
+        if full {
+            let _ = session.channel_failure(channel);
+            return Ok(());
+        }
+        let kind = RequestKind::Env { name: name.to_owned(), value: value.to_owned() };
+        if self.channel_request(channel, kind, session).await.is_some() {
+            if let Some(ch) = self.channels.get_mut(&channel) {
+                ch.info.env.push((name.to_owned(), value.to_owned()));
+            }
+        }
+        Ok(())
+    }
+
+    async fn shell_request(&mut self, channel: ChannelId, session: &mut server::Session) -> Result<(), Self::Error> {
+        self.start_body(channel, RequestKind::Shell, session).await;
+        Ok(())
+    }
+
+    async fn exec_request(&mut self, channel: ChannelId, data: &[u8], session: &mut server::Session) -> Result<(), Self::Error> {
+        self.start_body(channel, RequestKind::Exec(Command::new(data)), session).await;
+        Ok(())
+    }
+
+    async fn subsystem_request(&mut self, channel: ChannelId, name: &str, session: &mut server::Session) -> Result<(), Self::Error> {
+        self.start_body(channel, RequestKind::Subsystem(name.to_owned()), session).await;
+        Ok(())
+    }
+
+    async fn window_change_request(
+        &mut self,
+        channel: ChannelId,
+        col_width: u32,
+        row_height: u32,
+        pix_width: u32,
+        pix_height: u32,
+        session: &mut server::Session,
+    ) -> Result<(), Self::Error> {
+        let size = WindowSize { cols: col_width, rows: row_height, pix_width, pix_height };
+        if self.channel_request(channel, RequestKind::WindowChange(size), session).await.is_some() {
+            if let Some(pty) = self.channels.get_mut(&channel).and_then(|c| c.info.pty.as_mut()) {
+                pty.size = size;
+            }
+            self.deliver(channel, ChannelEvent::WindowChange(size));
+        }
+        Ok(())
+    }
+
+    async fn signal(&mut self, channel: ChannelId, signal: russh::Sig, session: &mut server::Session) -> Result<(), Self::Error> {
+        let signal = Signal::from_russh(&signal);
+        if self.channel_request(channel, RequestKind::Signal(signal.clone()), session).await.is_some() {
+            self.deliver(channel, ChannelEvent::Signal(signal));
+        }
+        Ok(())
+    }
+}

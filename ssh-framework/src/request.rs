@@ -1,0 +1,279 @@
+//! The requests that pass through the server's `tower::Service` stack, and their responses.
+//!
+//! Every decision the server makes is one [`Request`]: a new connection, each
+//! authentication attempt, each channel open, each channel request. Layers
+//! see it before any handler does and may refuse it by returning
+//! [`Response::Reject`] or an error.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use futures_util::future::BoxFuture;
+
+use crate::auth::{Auth, Factors, Prompter};
+use crate::channel::{ChannelIo, Command, PtyRequest, Signal, WindowSize};
+
+/// Facts about one client connection, shared by all of its requests.
+#[derive(Debug)]
+pub struct Connection {
+    id: u64,
+    peer: Option<SocketAddr>,
+    local: Option<SocketAddr>,
+    user: OnceLock<String>,
+}
+
+impl Connection {
+    pub(crate) fn new(id: u64, peer: Option<SocketAddr>, local: Option<SocketAddr>) -> Self {
+        Connection { id, peer, local, user: OnceLock::new() }
+    }
+
+    /// A number unique to this connection within the server process.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The client's address, when the transport has one.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer
+    }
+
+    /// The server's address the client connected to.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local
+    }
+
+    /// The authenticated user, once authentication has succeeded.
+    pub fn user(&self) -> Option<&str> {
+        self.user.get().map(String::as_str)
+    }
+
+    pub(crate) fn set_user(&self, user: &str) {
+        let _ = self.user.set(user.to_owned());
+    }
+}
+
+/// Facts about the session channel a channel request arrived on.
+#[derive(Debug, Clone, Default)]
+pub struct SessionInfo {
+    /// The channel number on this connection.
+    pub channel: u32,
+    /// The pty requested on this channel, if one was allowed.
+    pub pty: Option<PtyRequest>,
+    /// The environment variables allowed on this channel, in arrival order.
+    pub env: Vec<(String, String)>,
+}
+
+/// What is being decided.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RequestKind {
+    /// A client connected (before key exchange). Refusing drops the TCP connection.
+    Connect,
+    /// `none` authentication.
+    AuthNone {
+        /// The user name.
+        user: String,
+    },
+    /// `password` authentication.
+    AuthPassword {
+        /// The user name.
+        user: String,
+        /// The password (never logged by the framework).
+        password: Secret,
+    },
+    /// `publickey` authentication, after the signature was verified.
+    AuthPublicKey {
+        /// The user name.
+        user: String,
+        /// The verified key.
+        key: russh::keys::PublicKey,
+    },
+    /// `keyboard-interactive` authentication.
+    AuthKeyboardInteractive {
+        /// The user name.
+        user: String,
+        /// The submethods hint sent by the client (usually empty).
+        submethods: String,
+    },
+    /// A client asks to open a `session` channel.
+    ChannelOpenSession,
+    /// `pty-req`.
+    Pty(PtyRequest),
+    /// `env`.
+    Env {
+        /// Variable name.
+        name: String,
+        /// Variable value.
+        value: String,
+    },
+    /// `shell`; accepted, the body runs with the channel stream ([`Request::take_io`]).
+    Shell,
+    /// `exec` of a command; accepted, the body runs with the channel stream.
+    Exec(Command),
+    /// `subsystem` by name; accepted, the body runs with the channel stream.
+    Subsystem(String),
+    /// `window-change`.
+    WindowChange(WindowSize),
+    /// `signal`.
+    Signal(Signal),
+}
+
+impl RequestKind {
+    /// A short name for logs and metrics (`auth-password`, `exec`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            RequestKind::Connect => "connect",
+            RequestKind::AuthNone { .. } => "auth-none",
+            RequestKind::AuthPassword { .. } => "auth-password",
+            RequestKind::AuthPublicKey { .. } => "auth-publickey",
+            RequestKind::AuthKeyboardInteractive { .. } => "auth-keyboard-interactive",
+            RequestKind::ChannelOpenSession => "channel-open-session",
+            RequestKind::Pty(_) => "pty-req",
+            RequestKind::Env { .. } => "env",
+            RequestKind::Shell => "shell",
+            RequestKind::Exec(_) => "exec",
+            RequestKind::Subsystem(_) => "subsystem",
+            RequestKind::WindowChange(_) => "window-change",
+            RequestKind::Signal(_) => "signal",
+        }
+    }
+
+    /// The user name of an authentication request.
+    pub fn auth_user(&self) -> Option<&str> {
+        match self {
+            RequestKind::AuthNone { user }
+            | RequestKind::AuthPassword { user, .. }
+            | RequestKind::AuthPublicKey { user, .. }
+            | RequestKind::AuthKeyboardInteractive { user, .. } => Some(user),
+            _ => None,
+        }
+    }
+}
+
+/// A secret string (a password) whose `Debug` output is redacted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub(crate) fn new(s: &str) -> Self {
+        Secret(s.to_owned())
+    }
+
+    /// The secret's text.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// One decision passing through the service stack.
+#[derive(Debug)]
+pub struct Request {
+    connection: Arc<Connection>,
+    factors: Factors,
+    session: Option<SessionInfo>,
+    io: Option<ChannelIo>,
+    prompter: Option<Prompter>,
+    kind: RequestKind,
+}
+
+impl Request {
+    pub(crate) fn new(connection: Arc<Connection>, kind: RequestKind) -> Self {
+        Request { connection, factors: Factors::default(), session: None, io: None, prompter: None, kind }
+    }
+
+    pub(crate) fn with_factors(mut self, factors: Factors) -> Self {
+        self.factors = factors;
+        self
+    }
+
+    pub(crate) fn with_io(mut self, io: ChannelIo) -> Self {
+        self.io = Some(io);
+        self
+    }
+
+    pub(crate) fn with_prompter(mut self, prompter: Prompter) -> Self {
+        self.prompter = Some(prompter);
+        self
+    }
+
+    pub(crate) fn with_session(mut self, session: SessionInfo) -> Self {
+        self.session = Some(session);
+        self
+    }
+
+    /// The connection this request arrived on.
+    pub fn connection(&self) -> &Arc<Connection> {
+        &self.connection
+    }
+
+    /// What is being decided.
+    pub fn kind(&self) -> &RequestKind {
+        &self.kind
+    }
+
+    /// Mutable access to what is being decided.
+    pub fn kind_mut(&mut self) -> &mut RequestKind {
+        &mut self.kind
+    }
+
+    /// The methods that passed before this authentication request.
+    pub fn factors(&self) -> &Factors {
+        &self.factors
+    }
+
+    /// The session channel of a channel request.
+    pub fn session(&self) -> Option<&SessionInfo> {
+        self.session.as_ref()
+    }
+
+    /// Takes the channel stream of a shell, exec or subsystem request (once).
+    pub fn take_io(&mut self) -> Option<ChannelIo> {
+        self.io.take()
+    }
+
+    /// Takes the prompter of a keyboard-interactive request (once).
+    pub fn take_prompter(&mut self) -> Option<Prompter> {
+        self.prompter.take()
+    }
+}
+
+/// A channel body ready to run: the accepted shell, exec or subsystem.
+pub type ChannelBody = BoxFuture<'static, crate::channel::ExitStatus>;
+
+/// The answer to a [`Request`].
+#[non_exhaustive]
+pub enum Response {
+    /// Allowed (connect, channel open, pty, env, window-change, signal).
+    Accept,
+    /// Refused. For authentication requests this is a failed attempt.
+    Reject,
+    /// An authentication result.
+    Auth(Auth),
+    /// Accepted shell, exec or subsystem: the framework replies success and runs the body.
+    Run(ChannelBody),
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Response::Accept => f.write_str("Accept"),
+            Response::Reject => f.write_str("Reject"),
+            Response::Auth(a) => f.debug_tuple("Auth").field(a).finish(),
+            Response::Run(_) => f.write_str("Run(..)"),
+        }
+    }
+}
+
+impl Response {
+    /// Whether this response allows the request.
+    pub fn is_allowed(&self) -> bool {
+        matches!(self, Response::Accept | Response::Run(_) | Response::Auth(Auth::Accept | Auth::Partial(_)))
+    }
+}

@@ -1,0 +1,79 @@
+//! A `tower` middleware that records every decision as a `tracing` event.
+//!
+//! The runtime itself opens a span per connection (fields `id`, `peer` and,
+//! once authenticated, `user`) and a span per channel (`id`, `kind`); requests
+//! are decided inside those spans. [`Trace`] adds one span per request with its
+//! kind, and an event with the outcome and how long the decision took, so a
+//! subscriber sees which layer or handler allowed or refused what.
+//!
+//! ```no_run
+//! # struct App;
+//! # #[ssh_framework::server] impl App {}
+//! let builder = ssh_framework::Server::builder()
+//!     .handlers(App)
+//!     .layer(ssh_framework::trace::TraceLayer::new());
+//! ```
+
+mod future;
+mod layer;
+
+pub use self::future::ResponseFuture;
+pub use self::layer::TraceLayer;
+
+use std::task::{Context, Poll};
+
+use tower::Service;
+
+use crate::request::{Request, Response};
+
+/// Records each request's decision; see the [module docs](self).
+#[derive(Debug, Clone)]
+pub struct Trace<S> {
+    inner: S,
+}
+
+impl<S> Trace<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S) -> Self {
+        Trace { inner }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S> Service<Request> for Trace<S>
+where
+    S: Service<Request, Response = Response>,
+    S::Error: std::fmt::Display,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let kind = request.kind().name();
+        let span = tracing::info_span!("request", kind, user = request.kind().auth_user().unwrap_or(""));
+        let inner = {
+            let _guard = span.enter();
+            self.inner.call(request)
+        };
+        ResponseFuture::new(inner, span, kind)
+    }
+}
