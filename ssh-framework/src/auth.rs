@@ -259,6 +259,33 @@ impl<T: IntoAuth, E: fmt::Display> IntoAuth for Result<T, E> {
     }
 }
 
+/// Conversion of a `#[banner]` handler's return value into the banner text.
+#[diagnostic::on_unimplemented(
+    message = "a `#[banner]` handler must return `String`, `&'static str` or `Option<String>`, not `{Self}`"
+)]
+pub trait IntoBanner {
+    /// The banner, or `None` for no banner.
+    fn into_banner(self) -> Option<String>;
+}
+
+impl IntoBanner for String {
+    fn into_banner(self) -> Option<String> {
+        Some(self)
+    }
+}
+
+impl IntoBanner for &'static str {
+    fn into_banner(self) -> Option<String> {
+        Some(self.to_owned())
+    }
+}
+
+impl IntoBanner for Option<String> {
+    fn into_banner(self) -> Option<String> {
+        self
+    }
+}
+
 /// The methods this connection's user has passed so far (for multi-factor chains).
 ///
 /// Take it as an argument of an `#[auth]` handler to decide whether the method

@@ -101,7 +101,7 @@ pub use ssh_framework_macros::server;
 /// What generated code names; not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::auth::IntoAuth;
+    pub use crate::auth::{IntoAuth, IntoBanner};
     pub use crate::channel::{IntoDecision, IntoExitStatus};
     pub use crate::extract::{FromRequest, Rejection};
     pub use crate::request::{Request, RequestKind, Response};
