@@ -26,6 +26,7 @@ use tracing::Instrument;
 use crate::auth::{Auth, Factors, Method, MethodSet, PromptRound, Prompter};
 use crate::channel::{ChannelEvent, ChannelIo, Command, Events, ExitStatus, PtyRequest, Signal, Stdin, WindowSize};
 use crate::request::{Connection, Request, RequestKind, Response, Secret, SessionInfo};
+use crate::forward::{Client, Forward, GatewayPorts, ListenTarget, OpenFailure, TcpTarget, X11Request};
 use crate::server::Shared;
 
 /// Keyboard-interactive rounds one handler may ask before it is cut off.
@@ -41,6 +42,43 @@ const MAX_ENV_VARS: usize = 256;
 const EVENT_QUEUE: usize = 64;
 
 pub(crate) type HandleCell = Arc<OnceLock<server::Handle>>;
+
+/// How long the built-in forwarder waits for a destination to accept.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Counts a connection's forwarding channels; the slot frees when dropped.
+struct ForwardSlot(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for ForwardSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Remote-forward listeners of one connection; closed when it ends.
+#[derive(Default)]
+struct Listeners {
+    tcp: HashMap<(String, u32), JoinHandle<()>>,
+    unix: HashMap<String, JoinHandle<()>>,
+}
+
+impl Listeners {
+    fn len(&self) -> usize {
+        self.tcp.len() + self.unix.len()
+    }
+}
+
+impl Drop for Listeners {
+    fn drop(&mut self) {
+        for (_, task) in self.tcp.drain() {
+            task.abort();
+        }
+        for (path, task) in self.unix.drain() {
+            task.abort();
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
 
 #[derive(Default)]
 struct AuthState {
@@ -121,6 +159,8 @@ pub(crate) struct ConnectionHandler {
     startup_permit: Option<OwnedSemaphorePermit>,
     auth: AuthState,
     channels: HashMap<ChannelId, SessionChannel>,
+    forward_channels: Arc<std::sync::atomic::AtomicUsize>,
+    listeners: Listeners,
     span: tracing::Span,
 }
 
@@ -142,11 +182,33 @@ impl ConnectionHandler {
             startup_permit,
             auth: AuthState::default(),
             channels: HashMap::new(),
+            forward_channels: Arc::default(),
+            listeners: Listeners::default(),
             span,
         }
     }
 
+    fn client(&self) -> Option<Client> {
+        self.handle.get().map(|h| Client::new(h.clone(), self.connection.clone()))
+    }
+
+    fn forward_slot(&self) -> Option<ForwardSlot> {
+        let max = self.shared.limits.max_forward_channels;
+        let mut current = self.forward_channels.load(Ordering::Acquire);
+        loop {
+            if current >= max {
+                tracing::info!(parent: &self.span, max, "forwarding channel limit reached");
+                return None;
+            }
+            match self.forward_channels.compare_exchange(current, current + 1, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return Some(ForwardSlot(self.forward_channels.clone())),
+                Err(now) => current = now,
+            }
+        }
+    }
+
     async fn decide(&self, request: Request) -> Response {
+        let request = request.with_client(self.client());
         let name = request.kind().name();
         match self.service.clone().oneshot(request).await {
             Ok(response) => response,
@@ -370,6 +432,77 @@ impl ConnectionHandler {
     }
 }
 
+/// Answers a local-forwarding channel open: connect and pump, serve in-process, or refuse.
+fn open_forward<S, C>(
+    response: Response,
+    channel: Channel<Msg>,
+    reply: server::ChannelOpenHandle,
+    slot: ForwardSlot,
+    span: tracing::Span,
+    connect: C,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    C: std::future::Future<Output = std::io::Result<S>> + Send + 'static,
+{
+    let task = async move {
+        match response {
+            Response::Forward(Forward::Connect) | Response::Accept => {
+                match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+                    Ok(Ok(socket)) => {
+                        reply.accept().await;
+                        crate::forward::pump(channel, socket).await;
+                    }
+                    Ok(Err(error)) => {
+                        tracing::info!(%error, "forward destination refused");
+                        reply.reject(OpenFailure::ConnectFailed.to_russh()).await;
+                    }
+                    Err(_) => {
+                        tracing::info!("forward destination timed out");
+                        reply.reject(OpenFailure::ConnectFailed.to_russh()).await;
+                    }
+                }
+            }
+            Response::Forward(Forward::Serve(serve)) => {
+                reply.accept().await;
+                let (read, write) = channel.split();
+                let (_events_tx, events_rx) = mpsc::channel(1);
+                let io = ChannelIo::new(Stdin::new(Vec::new(), false, Some(read)), &write, Events::new(events_rx));
+                if AssertUnwindSafe(serve(io)).catch_unwind().await.is_err() {
+                    tracing::error!("forwarding handler panicked; closing its channel");
+                }
+                let _ = write.eof().await;
+                let _ = write.close().await;
+            }
+            other => {
+                let reason = other.open_failure().unwrap_or(OpenFailure::AdministrativelyProhibited);
+                tracing::debug!(?reason, "forward refused");
+                reply.reject(reason.to_russh()).await;
+            }
+        }
+        drop(slot);
+    };
+    tokio::spawn(task.instrument(span));
+}
+
+/// The address a remote forward binds, under the `GatewayPorts` policy.
+fn bind_address(requested: &str, policy: GatewayPorts) -> Option<std::net::IpAddr> {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let loopback = if requested.parse::<IpAddr>().is_ok_and(|a| a.is_ipv6() && a.is_loopback()) {
+        IpAddr::V6(Ipv6Addr::LOCALHOST)
+    } else {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    };
+    match policy {
+        GatewayPorts::No => Some(loopback),
+        GatewayPorts::Yes => Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        GatewayPorts::ClientSpecified => match requested {
+            "" | "*" | "0.0.0.0" => Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            "localhost" => Some(loopback),
+            other => other.parse().ok(),
+        },
+    }
+}
+
 /// Runs an accepted body, then sends exit-status (or exit-signal), EOF and close, in that order.
 async fn run_body(body: crate::request::ChannelBody, write: ChannelWriteHalf<Msg>, handle: Option<server::Handle>) {
     match AssertUnwindSafe(body).catch_unwind().await {
@@ -463,7 +596,8 @@ impl server::Handler for ConnectionHandler {
                     RequestKind::AuthKeyboardInteractive { user: user.to_owned(), submethods: submethods.to_owned() },
                 )
                 .with_factors(self.auth.factors.clone())
-                .with_prompter(Prompter::new(rounds_tx, MAX_PROMPT_ROUNDS));
+                .with_prompter(Prompter::new(rounds_tx, MAX_PROMPT_ROUNDS))
+                .with_client(self.client());
                 let service = self.service.clone();
                 let span = self.span.clone();
                 let task = tokio::spawn(
@@ -635,4 +769,237 @@ impl server::Handler for ConnectionHandler {
         }
         Ok(())
     }
+
+    async fn x11_request(
+        &mut self,
+        channel: ChannelId,
+        single_connection: bool,
+        auth_protocol: &str,
+        auth_cookie: &str,
+        screen: u32,
+        session: &mut server::Session,
+    ) -> Result<(), Self::Error> {
+        let x11 = X11Request {
+            single_connection,
+            auth_protocol: auth_protocol.to_owned(),
+            auth_cookie: auth_cookie.to_owned(),
+            screen,
+        };
+        if self.channel_request(channel, RequestKind::X11(x11.clone()), session).await.is_some() {
+            if let Some(ch) = self.channels.get_mut(&channel) {
+                ch.info.x11 = Some(x11);
+            }
+        }
+        Ok(())
+    }
+
+    async fn agent_request(&mut self, channel: ChannelId, session: &mut server::Session) -> Result<bool, Self::Error> {
+        // channel_request replies; russh's own reply for this request is then a no-op.
+        let allowed = self.channel_request(channel, RequestKind::AgentForward, session).await.is_some();
+        if allowed {
+            if let Some(ch) = self.channels.get_mut(&channel) {
+                ch.info.agent = true;
+            }
+        }
+        Ok(allowed)
+    }
+
+    async fn channel_open_direct_tcpip(
+        &mut self,
+        channel: Channel<Msg>,
+        host_to_connect: &str,
+        port_to_connect: u32,
+        originator_address: &str,
+        originator_port: u32,
+        reply: server::ChannelOpenHandle,
+        _session: &mut server::Session,
+    ) -> Result<(), Self::Error> {
+        let Some(slot) = self.forward_slot() else {
+            reply.reject(ChannelOpenFailure::ResourceShortage).await;
+            return Ok(());
+        };
+        let span = tracing::info_span!(parent: &self.span, "channel", id = %channel.id(), kind = "direct-tcpip", to = %format_args!("{host_to_connect}:{port_to_connect}"));
+        let target = TcpTarget {
+            host: host_to_connect.to_owned(),
+            port: port_to_connect,
+            originator_host: originator_address.to_owned(),
+            originator_port,
+        };
+        let response = self.decide(Request::new(self.connection.clone(), RequestKind::DirectTcpip(target))).instrument(span.clone()).await;
+        let host = host_to_connect.to_owned();
+        let connect = async move {
+            let port = u16::try_from(port_to_connect)
+                .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "port out of range"))?;
+            let socket = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
+            let _ = socket.set_nodelay(true);
+            Ok(socket)
+        };
+        open_forward(response, channel, reply, slot, span, connect);
+        Ok(())
+    }
+
+    async fn channel_open_direct_streamlocal(
+        &mut self,
+        channel: Channel<Msg>,
+        socket_path: &str,
+        reply: server::ChannelOpenHandle,
+        _session: &mut server::Session,
+    ) -> Result<(), Self::Error> {
+        let Some(slot) = self.forward_slot() else {
+            reply.reject(ChannelOpenFailure::ResourceShortage).await;
+            return Ok(());
+        };
+        let span = tracing::info_span!(parent: &self.span, "channel", id = %channel.id(), kind = "direct-streamlocal", to = socket_path);
+        let kind = RequestKind::DirectStreamlocal { path: socket_path.to_owned() };
+        let response = self.decide(Request::new(self.connection.clone(), kind)).instrument(span.clone()).await;
+        let path = socket_path.to_owned();
+        open_forward(response, channel, reply, slot, span, async move { tokio::net::UnixStream::connect(path).await });
+        Ok(())
+    }
+
+    async fn tcpip_forward(&mut self, address: &str, port: &mut u32, _session: &mut server::Session) -> Result<bool, Self::Error> {
+        let limits = &self.shared.limits;
+        if self.listeners.len() >= limits.max_listeners {
+            tracing::info!(parent: &self.span, max = limits.max_listeners, "listener limit reached; tcpip-forward refused");
+            return Ok(false);
+        }
+        let Ok(requested) = u16::try_from(*port) else { return Ok(false) };
+        if requested != 0 && requested < 1024 && !limits.allow_privileged_ports {
+            tracing::info!(parent: &self.span, port = requested, "privileged port refused");
+            return Ok(false);
+        }
+        let Some(ip) = bind_address(address, limits.gateway_ports) else {
+            tracing::info!(parent: &self.span, address, "bind address not allowed or not an address");
+            return Ok(false);
+        };
+        let target = ListenTarget { address: address.to_owned(), port: *port };
+        if !self.decide(Request::new(self.connection.clone(), RequestKind::TcpipForward(target))).await.is_allowed() {
+            return Ok(false);
+        }
+        let listener = match tokio::net::TcpListener::bind((ip, requested)).await {
+            Ok(l) => l,
+            Err(error) => {
+                tracing::info!(parent: &self.span, %error, "tcpip-forward bind failed");
+                return Ok(false);
+            }
+        };
+        let bound = listener.local_addr().map(|a| a.port()).unwrap_or(requested);
+        if *port == 0 {
+            *port = u32::from(bound);
+        }
+        let (Some(handle), key) = (self.handle.get().cloned(), (address.to_owned(), u32::from(bound))) else { return Ok(false) };
+        tracing::info!(parent: &self.span, address, port = bound, %ip, "remote forward listening");
+        let slots = self.forward_channels.clone();
+        let max = self.shared.limits.max_forward_channels;
+        let connected_address = address.to_owned();
+        let task = tokio::spawn(
+            async move {
+                loop {
+                    let Ok((socket, peer)) = listener.accept().await else { break };
+                    if slots.fetch_add(1, Ordering::AcqRel) >= max {
+                        slots.fetch_sub(1, Ordering::AcqRel);
+                        continue;
+                    }
+                    let slot = ForwardSlot(slots.clone());
+                    let handle = handle.clone();
+                    let connected_address = connected_address.clone();
+                    tokio::spawn(async move {
+                        let _ = socket.set_nodelay(true);
+                        let opened = handle
+                            .channel_open_forwarded_tcpip(connected_address, u32::from(bound), peer.ip().to_string(), u32::from(peer.port()))
+                            .await;
+                        match opened {
+                            Ok(channel) => crate::forward::pump(channel, socket).await,
+                            Err(error) => tracing::debug!(%error, "client refused forwarded-tcpip channel"),
+                        }
+                        drop(slot);
+                    });
+                }
+            }
+            .instrument(self.span.clone()),
+        );
+        if let Some(old) = self.listeners.tcp.insert(key, task) {
+            old.abort();
+        }
+        Ok(true)
+    }
+
+    async fn cancel_tcpip_forward(&mut self, address: &str, port: u32, _session: &mut server::Session) -> Result<bool, Self::Error> {
+        let key = (address.to_owned(), port);
+        if !self.listeners.tcp.contains_key(&key) {
+            return Ok(false);
+        }
+        let target = ListenTarget { address: address.to_owned(), port };
+        if !self.decide(Request::new(self.connection.clone(), RequestKind::CancelTcpipForward(target))).await.is_allowed() {
+            return Ok(false);
+        }
+        if let Some(task) = self.listeners.tcp.remove(&key) {
+            task.abort();
+            tracing::info!(parent: &self.span, address, port, "remote forward cancelled");
+        }
+        Ok(true)
+    }
+
+    async fn streamlocal_forward(&mut self, socket_path: &str, _session: &mut server::Session) -> Result<bool, Self::Error> {
+        if self.listeners.len() >= self.shared.limits.max_listeners {
+            return Ok(false);
+        }
+        let kind = RequestKind::StreamlocalForward { path: socket_path.to_owned() };
+        if !self.decide(Request::new(self.connection.clone(), kind)).await.is_allowed() {
+            return Ok(false);
+        }
+        let listener = match tokio::net::UnixListener::bind(socket_path) {
+            Ok(l) => l,
+            Err(error) => {
+                tracing::info!(parent: &self.span, %error, path = socket_path, "streamlocal-forward bind failed");
+                return Ok(false);
+            }
+        };
+        let Some(handle) = self.handle.get().cloned() else { return Ok(false) };
+        let slots = self.forward_channels.clone();
+        let max = self.shared.limits.max_forward_channels;
+        let path = socket_path.to_owned();
+        let task = tokio::spawn(
+            async move {
+                loop {
+                    let Ok((socket, _)) = listener.accept().await else { break };
+                    if slots.fetch_add(1, Ordering::AcqRel) >= max {
+                        slots.fetch_sub(1, Ordering::AcqRel);
+                        continue;
+                    }
+                    let slot = ForwardSlot(slots.clone());
+                    let handle = handle.clone();
+                    let path = path.clone();
+                    tokio::spawn(async move {
+                        match handle.channel_open_forwarded_streamlocal(path).await {
+                            Ok(channel) => crate::forward::pump(channel, socket).await,
+                            Err(error) => tracing::debug!(%error, "client refused forwarded-streamlocal channel"),
+                        }
+                        drop(slot);
+                    });
+                }
+            }
+            .instrument(self.span.clone()),
+        );
+        if let Some(old) = self.listeners.unix.insert(socket_path.to_owned(), task) {
+            old.abort();
+        }
+        Ok(true)
+    }
+
+    async fn cancel_streamlocal_forward(&mut self, socket_path: &str, _session: &mut server::Session) -> Result<bool, Self::Error> {
+        if !self.listeners.unix.contains_key(socket_path) {
+            return Ok(false);
+        }
+        let kind = RequestKind::CancelStreamlocalForward { path: socket_path.to_owned() };
+        if !self.decide(Request::new(self.connection.clone(), kind)).await.is_allowed() {
+            return Ok(false);
+        }
+        if let Some(task) = self.listeners.unix.remove(socket_path) {
+            task.abort();
+            let _ = std::fs::remove_file(socket_path);
+        }
+        Ok(true)
+    }
+
 }

@@ -55,7 +55,7 @@ impl std::error::Error for Rejection {}
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a handler argument",
     label = "this argument is not an extractor",
-    note = "after the fixed leading arguments a handler may take: `User`, `PeerAddr`, `Arc<Connection>`, `Factors`, `Pty`, `Environment`, `PtyRequest`, `WindowSize`, `Signal`, `Command`, `ChannelIo`, `Prompter`, `SubsystemName`, or any type implementing `ssh_framework::extract::FromRequest`"
+    note = "after the fixed leading arguments a handler may take: `User`, `PeerAddr`, `Arc<Connection>`, `Factors`, `Pty`, `Environment`, `PtyRequest`, `WindowSize`, `Signal`, `Command`, `ChannelIo`, `Prompter`, `SubsystemName`, `Client`, `TcpTarget`, `ListenTarget`, `SocketPath`, `X11Request`, `AgentForwarded`, or any type implementing `ssh_framework::extract::FromRequest`"
 )]
 pub trait FromRequest: Sized {
     /// Builds the value from the request; may take parts out of it (such as the channel stream).
@@ -198,6 +198,61 @@ impl FromRequest for Prompter {
         request
             .take_prompter()
             .ok_or(Rejection::new("Prompter is only available to #[auth(keyboard_interactive)] handlers, once"))
+    }
+}
+
+impl FromRequest for crate::forward::TcpTarget {
+    fn from_request(request: &mut Request) -> Result<Self, Rejection> {
+        match request.kind() {
+            RequestKind::DirectTcpip(target) => Ok(target.clone()),
+            _ => Err(Rejection::new("TcpTarget is only available to #[channel(direct_tcpip)] handlers")),
+        }
+    }
+}
+
+impl FromRequest for crate::forward::ListenTarget {
+    fn from_request(request: &mut Request) -> Result<Self, Rejection> {
+        match request.kind() {
+            RequestKind::TcpipForward(target) | RequestKind::CancelTcpipForward(target) => Ok(target.clone()),
+            _ => Err(Rejection::new("ListenTarget is only available to #[tcpip_forward] and #[cancel_tcpip_forward] handlers")),
+        }
+    }
+}
+
+/// The Unix socket path of a streamlocal request (`direct-streamlocal`, `streamlocal-forward` or its cancel).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketPath(pub String);
+
+impl FromRequest for SocketPath {
+    fn from_request(request: &mut Request) -> Result<Self, Rejection> {
+        match request.kind() {
+            RequestKind::DirectStreamlocal { path }
+            | RequestKind::StreamlocalForward { path }
+            | RequestKind::CancelStreamlocalForward { path } => Ok(SocketPath(path.clone())),
+            _ => Err(Rejection::new("SocketPath is only available to streamlocal handlers")),
+        }
+    }
+}
+
+impl FromRequest for crate::forward::X11Request {
+    fn from_request(request: &mut Request) -> Result<Self, Rejection> {
+        match request.kind() {
+            RequestKind::X11(x11) => Ok(x11.clone()),
+            _ => request
+                .session()
+                .and_then(|s| s.x11.clone())
+                .ok_or(Rejection::new("no X11 forwarding was allowed on this channel")),
+        }
+    }
+}
+
+/// Whether agent forwarding was allowed on this session channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgentForwarded(pub bool);
+
+impl FromRequest for AgentForwarded {
+    fn from_request(request: &mut Request) -> Result<Self, Rejection> {
+        Ok(AgentForwarded(request.session().is_some_and(|s| s.agent)))
     }
 }
 

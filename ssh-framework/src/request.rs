@@ -13,6 +13,7 @@ use futures_util::future::BoxFuture;
 
 use crate::auth::{Auth, Factors, Prompter};
 use crate::channel::{ChannelIo, Command, PtyRequest, Signal, WindowSize};
+use crate::forward::{Client, Forward, ListenTarget, OpenFailure, TcpTarget, X11Request};
 
 /// Facts about one client connection, shared by all of its requests.
 #[derive(Debug)]
@@ -62,6 +63,10 @@ pub struct SessionInfo {
     pub pty: Option<PtyRequest>,
     /// The environment variables allowed on this channel, in arrival order.
     pub env: Vec<(String, String)>,
+    /// The X11 forwarding allowed on this channel, if any.
+    pub x11: Option<X11Request>,
+    /// Whether agent forwarding was allowed on this channel.
+    pub agent: bool,
 }
 
 /// What is being decided.
@@ -117,6 +122,31 @@ pub enum RequestKind {
     WindowChange(WindowSize),
     /// `signal`.
     Signal(Signal),
+    /// `x11-req` on a session channel.
+    X11(X11Request),
+    /// `auth-agent-req@openssh.com` on a session channel.
+    AgentForward,
+    /// A `direct-tcpip` channel open (`ssh -L`).
+    DirectTcpip(TcpTarget),
+    /// A `direct-streamlocal@openssh.com` channel open (`ssh -L` to a Unix socket).
+    DirectStreamlocal {
+        /// The socket path on the server.
+        path: String,
+    },
+    /// A `tcpip-forward` global request (`ssh -R`).
+    TcpipForward(ListenTarget),
+    /// A `cancel-tcpip-forward` global request.
+    CancelTcpipForward(ListenTarget),
+    /// A `streamlocal-forward@openssh.com` global request (`ssh -R` of a Unix socket).
+    StreamlocalForward {
+        /// The socket path to listen on.
+        path: String,
+    },
+    /// A `cancel-streamlocal-forward@openssh.com` global request.
+    CancelStreamlocalForward {
+        /// The socket path.
+        path: String,
+    },
 }
 
 impl RequestKind {
@@ -136,6 +166,14 @@ impl RequestKind {
             RequestKind::Subsystem(_) => "subsystem",
             RequestKind::WindowChange(_) => "window-change",
             RequestKind::Signal(_) => "signal",
+            RequestKind::X11(_) => "x11-req",
+            RequestKind::AgentForward => "auth-agent-req",
+            RequestKind::DirectTcpip(_) => "direct-tcpip",
+            RequestKind::DirectStreamlocal { .. } => "direct-streamlocal",
+            RequestKind::TcpipForward(_) => "tcpip-forward",
+            RequestKind::CancelTcpipForward(_) => "cancel-tcpip-forward",
+            RequestKind::StreamlocalForward { .. } => "streamlocal-forward",
+            RequestKind::CancelStreamlocalForward { .. } => "cancel-streamlocal-forward",
         }
     }
 
@@ -180,12 +218,13 @@ pub struct Request {
     session: Option<SessionInfo>,
     io: Option<ChannelIo>,
     prompter: Option<Prompter>,
+    client: Option<Client>,
     kind: RequestKind,
 }
 
 impl Request {
     pub(crate) fn new(connection: Arc<Connection>, kind: RequestKind) -> Self {
-        Request { connection, factors: Factors::default(), session: None, io: None, prompter: None, kind }
+        Request { connection, factors: Factors::default(), session: None, io: None, prompter: None, client: None, kind }
     }
 
     pub(crate) fn with_factors(mut self, factors: Factors) -> Self {
@@ -201,6 +240,16 @@ impl Request {
     pub(crate) fn with_prompter(mut self, prompter: Prompter) -> Self {
         self.prompter = Some(prompter);
         self
+    }
+
+    pub(crate) fn with_client(mut self, client: Option<Client>) -> Self {
+        self.client = client;
+        self
+    }
+
+    /// The connected client, to open channels back to it (absent only before key exchange).
+    pub fn client(&self) -> Option<&Client> {
+        self.client.as_ref()
     }
 
     pub(crate) fn with_session(mut self, session: SessionInfo) -> Self {
@@ -258,6 +307,8 @@ pub enum Response {
     Auth(Auth),
     /// Accepted shell, exec or subsystem: the framework replies success and runs the body.
     Run(ChannelBody),
+    /// The answer to a local-forwarding channel open.
+    Forward(Forward),
 }
 
 impl fmt::Debug for Response {
@@ -267,6 +318,7 @@ impl fmt::Debug for Response {
             Response::Reject => f.write_str("Reject"),
             Response::Auth(a) => f.debug_tuple("Auth").field(a).finish(),
             Response::Run(_) => f.write_str("Run(..)"),
+            Response::Forward(fwd) => f.debug_tuple("Forward").field(fwd).finish(),
         }
     }
 }
@@ -274,6 +326,21 @@ impl fmt::Debug for Response {
 impl Response {
     /// Whether this response allows the request.
     pub fn is_allowed(&self) -> bool {
-        matches!(self, Response::Accept | Response::Run(_) | Response::Auth(Auth::Accept | Auth::Partial(_)))
+        matches!(
+            self,
+            Response::Accept
+                | Response::Run(_)
+                | Response::Auth(Auth::Accept | Auth::Partial(_))
+                | Response::Forward(Forward::Connect | Forward::Serve(_))
+        )
+    }
+
+    /// The channel-open failure this response means, if it refuses a channel.
+    pub fn open_failure(&self) -> Option<OpenFailure> {
+        match self {
+            Response::Forward(Forward::Refuse(reason)) => Some(*reason),
+            r if r.is_allowed() => None,
+            _ => Some(OpenFailure::AdministrativelyProhibited),
+        }
     }
 }

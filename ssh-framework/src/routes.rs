@@ -68,6 +68,14 @@ pub enum Slot {
     Shell,
     WindowChange,
     Signal,
+    X11,
+    Agent,
+    DirectTcpip,
+    DirectStreamlocal,
+    TcpipForward,
+    CancelTcpipForward,
+    StreamlocalForward,
+    CancelStreamlocalForward,
 }
 
 impl Slot {
@@ -83,6 +91,14 @@ impl Slot {
             Slot::Shell => "#[shell]",
             Slot::WindowChange => "#[window_change]",
             Slot::Signal => "#[signal]",
+            Slot::X11 => "#[x11]",
+            Slot::Agent => "#[agent]",
+            Slot::DirectTcpip => "#[channel(direct_tcpip)]",
+            Slot::DirectStreamlocal => "#[channel(direct_streamlocal)]",
+            Slot::TcpipForward => "#[tcpip_forward]",
+            Slot::CancelTcpipForward => "#[cancel_tcpip_forward]",
+            Slot::StreamlocalForward => "#[streamlocal_forward]",
+            Slot::CancelStreamlocalForward => "#[cancel_streamlocal_forward]",
         }
     }
 }
@@ -245,6 +261,14 @@ impl Routes {
             RequestKind::Shell => Slot::Shell,
             RequestKind::WindowChange(_) => Slot::WindowChange,
             RequestKind::Signal(_) => Slot::Signal,
+            RequestKind::X11(_) => Slot::X11,
+            RequestKind::AgentForward => Slot::Agent,
+            RequestKind::DirectTcpip(_) => Slot::DirectTcpip,
+            RequestKind::DirectStreamlocal { .. } => Slot::DirectStreamlocal,
+            RequestKind::TcpipForward(_) => Slot::TcpipForward,
+            RequestKind::CancelTcpipForward(_) => Slot::CancelTcpipForward,
+            RequestKind::StreamlocalForward { .. } => Slot::StreamlocalForward,
+            RequestKind::CancelStreamlocalForward { .. } => Slot::CancelStreamlocalForward,
             RequestKind::Exec(command) => {
                 return table.exec.get(command.program()).or(table.exec_any.as_ref());
             }
@@ -272,6 +296,15 @@ impl tower::Service<Request> for Routes {
             Some(route) => {
                 let fut = route(request);
                 Box::pin(async move { Ok(fut.await) })
+            }
+            // Closing a listener the client owns is never a privilege: without a
+            // handler, a cancel is allowed (the connection checks ownership).
+            None if matches!(
+                request.kind(),
+                RequestKind::CancelTcpipForward(_) | RequestKind::CancelStreamlocalForward { .. }
+            ) =>
+            {
+                Box::pin(async { Ok(Response::Accept) })
             }
             None => {
                 tracing::debug!(request = request.kind().name(), "no handler; refused");

@@ -98,6 +98,10 @@ pub(crate) struct Limits {
     pub(crate) max_startups: MaxStartups,
     pub(crate) inactivity_timeout: Option<Duration>,
     pub(crate) keepalive_interval: Option<Duration>,
+    pub(crate) max_listeners: usize,
+    pub(crate) max_forward_channels: usize,
+    pub(crate) gateway_ports: crate::forward::GatewayPorts,
+    pub(crate) allow_privileged_ports: bool,
 }
 
 impl Default for Limits {
@@ -110,6 +114,10 @@ impl Default for Limits {
             max_startups: MaxStartups::default(),
             inactivity_timeout: Some(Duration::from_secs(600)),
             keepalive_interval: None,
+            max_listeners: 16,
+            max_forward_channels: 256,
+            gateway_ports: crate::forward::GatewayPorts::No,
+            allow_privileged_ports: false,
         }
     }
 }
@@ -305,6 +313,30 @@ impl ServerBuilder {
     /// Sends keepalives after this long without traffic (default off).
     pub fn keepalive_interval(mut self, d: Option<Duration>) -> Self {
         self.limits.keepalive_interval = d;
+        self
+    }
+
+    /// Remote-forward listeners (TCP and Unix) one connection may hold (default 16).
+    pub fn max_listeners(mut self, n: usize) -> Self {
+        self.limits.max_listeners = n;
+        self
+    }
+
+    /// Forwarding channels (local and remote) open at once on one connection (default 256).
+    pub fn max_forward_channels(mut self, n: usize) -> Self {
+        self.limits.max_forward_channels = n;
+        self
+    }
+
+    /// Which addresses remote forwards bind (OpenSSH `GatewayPorts`, default loopback only).
+    pub fn gateway_ports(mut self, policy: crate::forward::GatewayPorts) -> Self {
+        self.limits.gateway_ports = policy;
+        self
+    }
+
+    /// Whether remote forwards may listen on ports below 1024 (default no).
+    pub fn allow_privileged_ports(mut self, allow: bool) -> Self {
+        self.limits.allow_privileged_ports = allow;
         self
     }
 

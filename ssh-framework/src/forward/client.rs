@@ -1,0 +1,183 @@
+//! Channels the server opens back to the client: forwarded connections, X11 and the agent.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use russh::server::{Handle, Msg};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::UnixListener;
+
+use crate::extract::{FromRequest, Rejection};
+use crate::request::{Connection, Request};
+
+/// The connected client, for opening channels back to it.
+///
+/// Take it as a handler argument. Opening a channel waits for the client's
+/// confirmation, so call these from a channel body or a spawned task, not
+/// from a decision that the connection awaits.
+#[derive(Clone)]
+pub struct Client {
+    handle: Handle,
+    connection: Arc<Connection>,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client").field("connection", &self.connection.id()).finish_non_exhaustive()
+    }
+}
+
+fn open_error(e: russh::Error) -> io::Error {
+    match e {
+        russh::Error::ChannelOpenFailure(reason) => {
+            io::Error::new(io::ErrorKind::ConnectionRefused, format!("the client refused the channel: {reason:?}"))
+        }
+        other => io::Error::new(io::ErrorKind::BrokenPipe, other.to_string()),
+    }
+}
+
+impl Client {
+    pub(crate) fn new(handle: Handle, connection: Arc<Connection>) -> Self {
+        Client { handle, connection }
+    }
+
+    /// The connection this client is on.
+    pub fn connection(&self) -> &Arc<Connection> {
+        &self.connection
+    }
+
+    /// Opens an `x11` channel (after an allowed `x11-req`) for one X11 client connection.
+    pub async fn open_x11(&self, originator_address: &str, originator_port: u32) -> io::Result<ClientChannel> {
+        let channel = self.handle.channel_open_x11(originator_address, originator_port).await.map_err(open_error)?;
+        Ok(ClientChannel(channel.into_stream()))
+    }
+
+    /// Opens an `auth-agent@openssh.com` channel to the client's agent (after an allowed agent request).
+    pub async fn open_agent(&self) -> io::Result<ClientChannel> {
+        let channel = self.handle.channel_open_agent().await.map_err(open_error)?;
+        Ok(ClientChannel(channel.into_stream()))
+    }
+
+    /// Opens a `forwarded-tcpip` channel for a connection accepted on a remote-forward listener.
+    pub async fn open_forwarded_tcpip(
+        &self,
+        connected_address: &str,
+        connected_port: u32,
+        originator_address: &str,
+        originator_port: u32,
+    ) -> io::Result<ClientChannel> {
+        let channel = self
+            .handle
+            .channel_open_forwarded_tcpip(connected_address, connected_port, originator_address, originator_port)
+            .await
+            .map_err(open_error)?;
+        Ok(ClientChannel(channel.into_stream()))
+    }
+
+    /// Opens a `forwarded-streamlocal@openssh.com` channel for a connection accepted on a forwarded socket.
+    pub async fn open_forwarded_streamlocal(&self, socket_path: &str) -> io::Result<ClientChannel> {
+        let channel = self.handle.channel_open_forwarded_streamlocal(socket_path).await.map_err(open_error)?;
+        Ok(ClientChannel(channel.into_stream()))
+    }
+
+    pub(crate) fn handle(&self) -> &Handle {
+        &self.handle
+    }
+}
+
+impl FromRequest for Client {
+    fn from_request(request: &mut Request) -> Result<Self, Rejection> {
+        request.client().cloned().ok_or(Rejection::new("the client handle is not available before key exchange"))
+    }
+}
+
+/// A channel opened to the client, as a byte stream. Dropping it closes the channel.
+pub struct ClientChannel(russh::ChannelStream<Msg>);
+
+impl fmt::Debug for ClientChannel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientChannel").finish_non_exhaustive()
+    }
+}
+
+impl AsyncRead for ClientChannel {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ClientChannel {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    /// Sends EOF on the channel.
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+/// Offers the client's forwarded agent on a Unix socket, as OpenSSH's sshd does
+/// for `SSH_AUTH_SOCK`: each connection to the socket opens an
+/// `auth-agent@openssh.com` channel to the client.
+///
+/// The socket lives in a fresh directory with mode 0700; both are removed when
+/// the listener is dropped.
+#[derive(Debug)]
+pub struct AgentListener {
+    dir: PathBuf,
+    path: PathBuf,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl AgentListener {
+    /// Binds a socket in a new directory under `parent` (usually `std::env::temp_dir()`).
+    pub fn bind(client: Client, parent: &Path) -> io::Result<Self> {
+        use std::os::unix::fs::DirBuilderExt;
+        let suffix: u64 = rand::random();
+        let dir = parent.join(format!("ssh-framework-agent-{}-{suffix:016x}", client.connection.id()));
+        std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+        let path = dir.join("agent.sock");
+        let listener = match UnixListener::bind(&path) {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = std::fs::remove_dir(&dir);
+                return Err(e);
+            }
+        };
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((socket, _)) = listener.accept().await else { break };
+                let client = client.clone();
+                tokio::spawn(async move {
+                    match client.handle().channel_open_agent().await {
+                        Ok(channel) => super::pump(channel, socket).await,
+                        Err(error) => tracing::debug!(%error, "client refused the agent channel"),
+                    }
+                });
+            }
+        });
+        Ok(AgentListener { dir, path, task })
+    }
+
+    /// The socket's path: set `SSH_AUTH_SOCK` to it.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for AgentListener {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = std::fs::remove_file(&self.path);
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
