@@ -9,18 +9,21 @@ pub(crate) fn server(attr: TokenStream, item: TokenStream) -> TokenStream {
     let item: syn::ItemImpl = match syn::parse2(item.clone()) {
         Ok(item) => item,
         Err(e) => {
-            let e = syn::Error::new(e.span(), "#[server] goes on an impl block: `#[ssh_framework::server] impl App { ... }`");
+            let e = syn::Error::new(
+                e.span(),
+                "#[server] goes on an impl block: `#[ssh_framework::server] impl App { ... }`",
+            );
             let e = e.to_compile_error();
             return quote::quote! { #item #e };
         }
     };
     let mut errors = parse::Errors::default();
     if !attr.is_empty() {
-        errors.push(syn::Error::new_spanned(&attr, "#[server] takes no arguments; write `#[ssh_framework::server]`"));
+        errors.push(syn::Error::new_spanned(
+            &attr,
+            "#[server] takes no arguments; write `#[ssh_framework::server]`",
+        ));
     }
     let model = parse::parse(item, &mut errors);
-    match errors.into_error() {
-        None => expand::expand(&model),
-        Some(error) => expand::expand_error(&model, error),
-    }
+    expand::expand(&model, errors.into_error())
 }

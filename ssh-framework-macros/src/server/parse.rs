@@ -1,9 +1,14 @@
 //! Parses a `#[server]` impl block into a typed model of its handlers, stripping
 //! the handler attributes and accumulating every error.
+//!
+//! Every check that can be made on the tokens is made here, so a mistake is
+//! reported at the offending tokens with the expected signature; what only the
+//! type checker knows (is this type an extractor, a valid return type) is left
+//! to the `#[diagnostic::on_unimplemented]` traits the expansion names.
 
 use proc_macro2::Span;
 use syn::spanned::Spanned;
-use syn::{Attribute, FnArg, ImplItem, ImplItemFn, ItemImpl, LitStr, Pat, Type};
+use syn::{Attribute, FnArg, ImplItem, ImplItemFn, ItemImpl, LitStr, Meta, Type};
 
 /// What a handler decides.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,27 +51,91 @@ impl Kind {
         }
     }
 
-    /// The fixed leading arguments, as `name: Type` for messages.
-    pub(crate) fn fixed(&self) -> &'static [&'static str] {
+    /// The fixed leading arguments after `&self`.
+    pub(crate) fn fixed(&self) -> &'static [Fixed] {
         match self {
-            Kind::AuthNone | Kind::AuthKeyboardInteractive | Kind::AllowedAuths => &["user: &str"],
-            Kind::AuthPassword => &["user: &str", "password: &str"],
-            Kind::AuthPublicKey => &["user: &str", "key: &PublicKey"],
-            Kind::Env => &["name: &str", "value: &str"],
+            Kind::AuthNone | Kind::AuthKeyboardInteractive | Kind::AllowedAuths => &[Fixed::User],
+            Kind::AuthPassword => &[Fixed::User, Fixed::Password],
+            Kind::AuthPublicKey => &[Fixed::User, Fixed::PublicKey],
+            Kind::Env => &[Fixed::EnvName, Fixed::EnvValue],
             _ => &[],
         }
     }
 
     /// Whether arguments after the fixed ones are extractors.
-    pub(crate) fn takes_extractors(&self) -> bool {
+    fn takes_extractors(&self) -> bool {
         !matches!(self, Kind::AllowedAuths | Kind::Banner)
     }
+
+    /// Whether the handler may omit its return type (bodies return `()` as success).
+    fn may_return_unit(&self) -> bool {
+        matches!(self, Kind::Shell | Kind::Exec(_) | Kind::Subsystem(_))
+    }
+}
+
+/// A fixed leading argument, taken from the request's own fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fixed {
+    User,
+    Password,
+    PublicKey,
+    EnvName,
+    EnvValue,
+}
+
+impl Fixed {
+    /// `name: Type`, as the docs write the argument.
+    fn describe(self) -> &'static str {
+        match self {
+            Fixed::User => "user: &str",
+            Fixed::Password => "password: &str",
+            Fixed::PublicKey => "key: &PublicKey",
+            Fixed::EnvName => "name: &str",
+            Fixed::EnvValue => "value: &str",
+        }
+    }
+
+    /// What the argument holds, for messages.
+    fn what(self) -> &'static str {
+        match self {
+            Fixed::User => "`&str`, the user name,",
+            Fixed::Password => "`&str`, the password,",
+            Fixed::PublicKey => "`&PublicKey`, the verified key,",
+            Fixed::EnvName => "`&str`, the variable's name,",
+            Fixed::EnvValue => "`&str`, the variable's value,",
+        }
+    }
+
+    /// Whether `ty` is acceptable. `&str` is checked exactly; for `&PublicKey`
+    /// only the reference is, and the type checker compares the pointee (which
+    /// may be imported under another name).
+    fn accepts(self, ty: &Type) -> bool {
+        let Type::Reference(r) = ungroup(ty) else { return false };
+        if r.mutability.is_some() {
+            return false;
+        }
+        match self {
+            Fixed::PublicKey => true,
+            _ => matches!(ungroup(&r.elem), Type::Path(p) if p.qself.is_none() && p.path.is_ident("str")),
+        }
+    }
+}
+
+/// How an extractor is handed to the handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pass {
+    Value,
+    Ref,
+    RefMut,
 }
 
 /// One handler argument after `&self`.
 #[derive(Debug)]
-pub(crate) struct Arg {
-    pub(crate) ty: Type,
+pub(crate) enum Arg {
+    /// A fixed leading argument; `ty` is the type as written, for spans.
+    Fixed { fixed: Fixed, ty: Type },
+    /// An extractor: `inner` is built through `FromRequest` and passed as `pass` says.
+    Extractor { inner: Type, pass: Pass },
 }
 
 /// One annotated method.
@@ -75,17 +144,23 @@ pub(crate) struct Handler {
     pub(crate) kind: Kind,
     pub(crate) ident: syn::Ident,
     pub(crate) args: Vec<Arg>,
+    /// The declared return type; `None` for `()`.
     pub(crate) output: Option<Type>,
-    pub(crate) attr_span: Span,
+    /// The method's `#[cfg]` attributes, repeated on its registration.
+    pub(crate) cfgs: Vec<Attribute>,
+    /// The handler attribute, for errors that point at it.
+    attr: Attribute,
 }
 
 /// The parsed impl block.
 #[derive(Debug)]
 pub(crate) struct Model {
+    /// The impl block as written, handler attributes stripped.
     pub(crate) item: ItemImpl,
     pub(crate) handlers: Vec<Handler>,
 }
 
+/// The handler attributes `#[server]` collects, by name.
 const ATTRIBUTES: &[&str] = &[
     "auth",
     "allowed_auths",
@@ -119,52 +194,98 @@ impl Errors {
 
 pub(crate) fn parse(mut item: ItemImpl, errors: &mut Errors) -> Model {
     let mut handlers = Vec::new();
-    if let Some(t) = &item.trait_ {
-        errors.push(syn::Error::new_spanned(
-            &t.1,
-            "#[server] goes on an inherent impl block (`impl App { ... }`), not on a trait impl",
-        ));
-    }
     for impl_item in &mut item.items {
-        let ImplItem::Fn(method) = impl_item else { continue };
-        let ours: Vec<Attribute> = method.attrs.iter().filter(|a| is_ours(a)).cloned().collect();
-        method.attrs.retain(|a| !is_ours(a));
-        if ours.is_empty() {
+        let ImplItem::Fn(method) = impl_item else {
+            reject_on_non_method(impl_item, errors);
             continue;
-        }
-        for extra in ours.iter().skip(1) {
+        };
+        let ours = take_handler_attributes(&mut method.attrs);
+        let Some(((first_name, first), extra)) = ours.split_first() else {
+            continue;
+        };
+        for (_, attr) in extra {
             errors.push(syn::Error::new_spanned(
-                extra,
+                attr,
                 format!(
-                    "a method can handle one kind of request; `{}` already has {}",
-                    method.sig.ident,
-                    attr_name(&ours[0])
+                    "a method handles one kind of request and `{}` already has #[{first_name}]; \
+                     put this handler on a method of its own",
+                    method.sig.ident
                 ),
             ));
         }
-        let Some(kind) = parse_kind(&ours[0], errors) else { continue };
-        if let Some(handler) = parse_handler(kind, &ours[0], method, errors) {
+        let kind = match parse_kind(first_name, first) {
+            Ok(kind) => kind,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        if let Some(handler) = parse_handler(kind, first, method, errors) {
             handlers.push(handler);
         }
     }
     check_duplicates(&handlers, errors);
+    if let Some((_, path, _)) = &item.trait_ {
+        errors.push(syn::Error::new_spanned(
+            path,
+            "#[server] goes on an inherent impl block (`impl App { ... }`), not on a trait impl",
+        ));
+        // The methods are not the type's own, so registering them would only add errors.
+        handlers.clear();
+    }
     Model { item, handlers }
 }
 
-fn is_ours(attr: &Attribute) -> bool {
-    attr.path().get_ident().is_some_and(|i| ATTRIBUTES.contains(&i.to_string().as_str()))
+/// The attribute's handler name if it is one of ours, written `#[exec]` or
+/// `#[ssh_framework::exec]`. The path form exists for the attributes
+/// `ssh_framework` exports, which are all but `env`.
+fn handler_attribute_name(attr: &Attribute) -> Option<String> {
+    let path = attr.path();
+    let segments: Vec<&syn::PathSegment> = path.segments.iter().collect();
+    let (last, by_path) = match segments.as_slice() {
+        [only] if path.leading_colon.is_none() => (only, false),
+        [krate, last] if krate.ident == "ssh_framework" && krate.arguments.is_none() => (last, true),
+        _ => return None,
+    };
+    let name = last.ident.to_string();
+    let known = ATTRIBUTES.contains(&name.as_str()) && !(by_path && name == "env");
+    (known && last.arguments.is_none()).then_some(name)
 }
 
-fn attr_name(attr: &Attribute) -> String {
-    format!("#[{}]", attr.path().get_ident().map(|i| i.to_string()).unwrap_or_default())
+/// Removes our attributes from `attrs` and returns them with their names, in order.
+fn take_handler_attributes(attrs: &mut Vec<Attribute>) -> Vec<(String, Attribute)> {
+    let mut ours = Vec::new();
+    attrs.retain(|attr| match handler_attribute_name(attr) {
+        Some(name) => {
+            ours.push((name, attr.clone()));
+            false
+        }
+        None => true,
+    });
+    ours
 }
 
-fn parse_kind(attr: &Attribute, errors: &mut Errors) -> Option<Kind> {
-    let name = attr.path().get_ident()?.to_string();
-    let result = match name.as_str() {
-        "auth" => parse_ident_arg(
+fn reject_on_non_method(impl_item: &mut ImplItem, errors: &mut Errors) {
+    let attrs = match impl_item {
+        ImplItem::Const(c) => &mut c.attrs,
+        ImplItem::Type(t) => &mut t.attrs,
+        ImplItem::Macro(m) => &mut m.attrs,
+        _ => return,
+    };
+    for (name, attr) in take_handler_attributes(attrs) {
+        errors.push(syn::Error::new_spanned(
             attr,
-            "#[auth(...)] takes one method: none, password, publickey or keyboard_interactive",
+            format!("#[{name}] goes on an `async fn` method of the impl block"),
+        ));
+    }
+}
+
+fn parse_kind(name: &str, attr: &Attribute) -> syn::Result<Kind> {
+    match name {
+        "auth" => parse_choice(
+            attr,
+            "authentication method",
+            "#[auth(password)]",
             &[
                 ("none", Kind::AuthNone),
                 ("password", Kind::AuthPassword),
@@ -172,138 +293,315 @@ fn parse_kind(attr: &Attribute, errors: &mut Errors) -> Option<Kind> {
                 ("keyboard_interactive", Kind::AuthKeyboardInteractive),
             ],
         ),
-        "channel" => parse_ident_arg(
+        "channel" => parse_choice(
             attr,
-            "#[channel(...)] takes the channel type: session",
+            "channel type",
+            "#[channel(session)]",
             &[("session", Kind::ChannelSession)],
         ),
         "exec" => match &attr.meta {
-            syn::Meta::Path(_) => Ok(Kind::Exec(None)),
-            _ => parse_name_arg(attr, "#[exec] takes no argument (any command) or a program name: #[exec(\"git-upload-pack\")]")
-                .map(|n| Kind::Exec(Some(n))),
+            Meta::Path(_) => Ok(Kind::Exec(None)),
+            _ => parse_name(
+                attr,
+                "#[exec] takes no argument (any command) or a program name as a string: #[exec(\"git-upload-pack\")]",
+            )
+            .map(|name| Kind::Exec(Some(name))),
         },
-        "subsystem" => parse_name_arg(attr, "#[subsystem(...)] takes the subsystem name: #[subsystem(\"sftp\")]")
-            .map(Kind::Subsystem),
-        plain => {
-            let kind = match plain {
-                "allowed_auths" => Kind::AllowedAuths,
-                "banner" => Kind::Banner,
-                "pty" => Kind::Pty,
-                "env" => Kind::Env,
-                "shell" => Kind::Shell,
-                "window_change" => Kind::WindowChange,
-                _ => Kind::Signal,
-            };
-            match &attr.meta {
-                syn::Meta::Path(_) => Ok(kind),
-                other => Err(syn::Error::new_spanned(other, format!("#[{plain}] takes no arguments; write `#[{plain}]`"))),
-            }
+        "subsystem" => parse_name(
+            attr,
+            "#[subsystem] takes the subsystem name as a string: #[subsystem(\"sftp\")]",
+        )
+        .map(Kind::Subsystem),
+        "allowed_auths" => no_arguments(attr, name, Kind::AllowedAuths),
+        "banner" => no_arguments(attr, name, Kind::Banner),
+        "pty" => no_arguments(attr, name, Kind::Pty),
+        "env" => no_arguments(attr, name, Kind::Env),
+        "shell" => no_arguments(attr, name, Kind::Shell),
+        "window_change" => no_arguments(attr, name, Kind::WindowChange),
+        "signal" => no_arguments(attr, name, Kind::Signal),
+        other => Err(syn::Error::new_spanned(
+            attr,
+            format!("#[{other}] is not a handler attribute"),
+        )),
+    }
+}
+
+/// The span of an attribute's arguments with their delimiters, such as `(foo)`.
+fn arguments_span(meta: &Meta) -> Span {
+    match meta {
+        Meta::Path(path) => path.span(),
+        Meta::List(list) => list.delimiter.span().join(),
+        Meta::NameValue(nv) => nv.value.span(),
+    }
+}
+
+/// One identifier out of `choices`, as in `#[auth(password)]`.
+fn parse_choice(attr: &Attribute, what: &str, example: &str, choices: &[(&str, Kind)]) -> syn::Result<Kind> {
+    let name = attr
+        .path()
+        .segments
+        .last()
+        .map(|s| s.ident.to_string())
+        .unwrap_or_default();
+    let listed = choices.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
+    let usage = format!("#[{name}(...)] takes one {what}: {listed}");
+    let ident = match &attr.meta {
+        Meta::List(list) => list
+            .parse_args::<syn::Ident>()
+            .map_err(|_| syn::Error::new(arguments_span(&attr.meta), format!("{usage}; for example {example}")))?,
+        Meta::Path(_) => {
+            return Err(syn::Error::new_spanned(
+                attr,
+                format!("#[{name}] needs the {what}, one of: {listed}; for example {example}"),
+            ));
         }
+        Meta::NameValue(_) => return Err(syn::Error::new_spanned(attr, format!("{usage}; for example {example}"))),
     };
-    result.map_err(|e| errors.push(e)).ok()
+    if let Some((_, kind)) = choices.iter().find(|(n, _)| ident == n) {
+        return Ok(kind.clone());
+    }
+    let hint = similar(&ident.to_string(), choices.iter().map(|(n, _)| *n))
+        .map(|n| format!(" (did you mean `{n}`?)"))
+        .unwrap_or_default();
+    Err(syn::Error::new_spanned(
+        &ident,
+        format!("unknown {what} `{ident}`{hint}; {usage}"),
+    ))
 }
 
-fn parse_ident_arg(attr: &Attribute, expected: &str, choices: &[(&str, Kind)]) -> syn::Result<Kind> {
-    let ident: syn::Ident = attr
-        .parse_args()
-        .map_err(|e| syn::Error::new(e.span(), expected))?;
-    choices
-        .iter()
-        .find(|(name, _)| ident == name)
-        .map(|(_, kind)| kind.clone())
-        .ok_or_else(|| syn::Error::new_spanned(&ident, format!("unknown argument `{ident}`: {expected}")))
-}
-
-fn parse_name_arg(attr: &Attribute, expected: &str) -> syn::Result<String> {
-    let lit: LitStr = attr.parse_args().map_err(|e| syn::Error::new(e.span(), expected))?;
+/// A one-word string, as in `#[subsystem("sftp")]`.
+fn parse_name(attr: &Attribute, usage: &str) -> syn::Result<String> {
+    let lit: LitStr = match &attr.meta {
+        Meta::List(list) => list
+            .parse_args()
+            .map_err(|_| syn::Error::new(arguments_span(&attr.meta), usage))?,
+        _ => return Err(syn::Error::new_spanned(attr, usage)),
+    };
     let value = lit.value();
     if value.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(syn::Error::new_spanned(&lit, format!("the name must be one word without spaces; {expected}")));
+        return Err(syn::Error::new_spanned(
+            &lit,
+            format!("the name must be one word without spaces; {usage}"),
+        ));
     }
     Ok(value)
 }
 
+fn no_arguments(attr: &Attribute, name: &str, kind: Kind) -> syn::Result<Kind> {
+    match &attr.meta {
+        Meta::Path(_) => Ok(kind),
+        other => Err(syn::Error::new(
+            arguments_span(other),
+            format!("#[{name}] takes no arguments; write `#[{name}]`"),
+        )),
+    }
+}
+
+/// The choice closest to a misspelt `word`, if one is close enough to be a likely typo.
+fn similar<'a>(word: &str, choices: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    choices
+        .map(|c| (edit_distance(word, c), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3) || c.starts_with(word) || word.starts_with(c))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
+}
+
 fn parse_handler(kind: Kind, attr: &Attribute, method: &ImplItemFn, errors: &mut Errors) -> Option<Handler> {
     let sig = &method.sig;
-    let mut ok = true;
     let expected = expected_signature(&kind, &sig.ident);
+    let mut ok = true;
+    let mut fail = |error: syn::Error| {
+        errors.push(error);
+        ok = false;
+    };
     if sig.asyncness.is_none() {
-        errors.push(syn::Error::new_spanned(
+        fail(syn::Error::new_spanned(
             sig.fn_token,
             format!("SSH handlers must be `async fn`; expected `{expected}`"),
         ));
-        ok = false;
+    }
+    if let Some(unsafety) = &sig.unsafety {
+        fail(syn::Error::new_spanned(
+            unsafety,
+            format!("SSH handlers cannot be `unsafe`; expected `{expected}`"),
+        ));
     }
     if !sig.generics.params.is_empty() {
-        errors.push(syn::Error::new_spanned(&sig.generics, "SSH handlers cannot be generic"));
-        ok = false;
+        fail(syn::Error::new_spanned(
+            &sig.generics,
+            "SSH handlers cannot be generic: the framework calls them with the types of their signature",
+        ));
+    } else if let Some(where_clause) = &sig.generics.where_clause {
+        fail(syn::Error::new_spanned(
+            where_clause,
+            "SSH handlers cannot have a `where` clause",
+        ));
     }
-    let mut inputs = sig.inputs.iter();
-    match inputs.next() {
-        Some(FnArg::Receiver(r)) if r.reference.is_some() && r.mutability.is_none() => {}
+
+    let mut inputs = sig.inputs.iter().peekable();
+    match inputs.peek() {
         Some(FnArg::Receiver(r)) => {
-            errors.push(syn::Error::new_spanned(r, format!("handlers take `&self` (state shared by every connection); expected `{expected}`")));
-            ok = false;
+            inputs.next();
+            match &*r.ty {
+                Type::Reference(reference) if reference.mutability.is_none() => {}
+                Type::Reference(_) => fail(syn::Error::new_spanned(
+                    r,
+                    format!(
+                        "handlers take `&self`, not `&mut self`: one value serves every connection, \
+                         so keep changing state behind a `Mutex` or an atomic; expected `{expected}`"
+                    ),
+                )),
+                _ => fail(syn::Error::new_spanned(
+                    r,
+                    format!(
+                        "handlers take `&self`, not `{}`: one value serves every connection; expected `{expected}`",
+                        if r.colon_token.is_some() { "self: ..." } else { "self" }
+                    ),
+                )),
+            }
         }
-        _ => {
-            errors.push(syn::Error::new_spanned(
-                &sig.ident,
-                format!("handlers take `&self` first; expected `{expected}`"),
-            ));
-            ok = false;
-        }
+        Some(first) => fail(syn::Error::new_spanned(
+            first,
+            format!("handlers take `&self` first; expected `{expected}`"),
+        )),
+        None => fail(syn::Error::new(
+            sig.paren_token.span.join(),
+            format!("handlers take `&self` first; expected `{expected}`"),
+        )),
     }
-    let mut args = Vec::new();
+
+    let mut typed = Vec::new();
     for input in inputs {
         match input {
-            FnArg::Typed(pat) => {
-                if !matches!(&*pat.pat, Pat::Ident(_) | Pat::Wild(_)) {
-                    // Patterns are fine for the compiler, but our generated call passes values positionally.
-                }
-                args.push(Arg { ty: (*pat.ty).clone() });
-            }
-            FnArg::Receiver(r) => {
-                errors.push(syn::Error::new_spanned(r, "`self` must be the first argument"));
-                ok = false;
+            FnArg::Typed(pat) => typed.push(pat),
+            FnArg::Receiver(r) => fail(syn::Error::new_spanned(r, "`self` can only be the first argument")),
+        }
+    }
+
+    let fixed = kind.fixed();
+    let mut args = Vec::new();
+    if typed.len() < fixed.len() {
+        let missing: Vec<&str> = fixed[typed.len()..].iter().map(|f| f.describe()).collect();
+        fail(syn::Error::new(
+            sig.paren_token.span.join(),
+            format!(
+                "missing `{}`: {} handlers take `{}` after `&self`; expected `{expected}`",
+                missing.join(", "),
+                kind.describe(),
+                fixed.iter().map(|f| f.describe()).collect::<Vec<_>>().join(", "),
+            ),
+        ));
+    }
+    for (pat, fixed) in typed.iter().zip(fixed) {
+        if fixed.accepts(&pat.ty) {
+            args.push(Arg::Fixed {
+                fixed: *fixed,
+                ty: (*pat.ty).clone(),
+            });
+        } else {
+            fail(syn::Error::new_spanned(
+                &pat.ty,
+                format!(
+                    "expected {} here: {} handlers are `{expected}`",
+                    fixed.what(),
+                    kind.describe()
+                ),
+            ));
+        }
+    }
+    let extractors = typed.iter().skip(fixed.len());
+    if !kind.takes_extractors() {
+        if let Some(extra) = extractors.clone().next() {
+            fail(syn::Error::new_spanned(
+                extra,
+                format!(
+                    "{} handlers take no other arguments; expected `{expected}`",
+                    kind.describe()
+                ),
+            ));
+        }
+    } else {
+        for pat in extractors {
+            match ungroup(&pat.ty) {
+                Type::ImplTrait(_) => fail(syn::Error::new_spanned(
+                    &pat.ty,
+                    "handler arguments are extractors with a concrete type, such as `User` or `ChannelIo`, not `impl Trait`",
+                )),
+                Type::Reference(r) => args.push(Arg::Extractor {
+                    inner: (*r.elem).clone(),
+                    pass: if r.mutability.is_some() {
+                        Pass::RefMut
+                    } else {
+                        Pass::Ref
+                    },
+                }),
+                other => args.push(Arg::Extractor {
+                    inner: other.clone(),
+                    pass: Pass::Value,
+                }),
             }
         }
     }
-    let fixed = kind.fixed().len();
-    if args.len() < fixed {
-        errors.push(syn::Error::new_spanned(
-            &sig.inputs,
-            format!(
-                "{} handlers take {} after `&self`; expected `{expected}`",
-                kind.describe(),
-                kind.fixed().join(", ")
-            ),
-        ));
-        ok = false;
-    } else if !kind.takes_extractors() && args.len() > fixed {
-        let extra = &sig.inputs.iter().nth(fixed + 1).expect("counted");
-        errors.push(syn::Error::new_spanned(
-            extra,
-            format!("{} handlers take no other arguments; expected `{expected}`", kind.describe()),
-        ));
-        ok = false;
-    }
+
     let output = match &sig.output {
         syn::ReturnType::Default => None,
         syn::ReturnType::Type(_, ty) => Some((**ty).clone()),
     };
-    if output.is_none() && !matches!(kind, Kind::Shell | Kind::Exec(_) | Kind::Subsystem(_)) {
-        errors.push(syn::Error::new_spanned(
+    match &output {
+        None if !kind.may_return_unit() => fail(syn::Error::new_spanned(
             &sig.ident,
             format!("{} handlers return a value; expected `{expected}`", kind.describe()),
-        ));
-        ok = false;
+        )),
+        Some(ty @ Type::ImplTrait(_)) => fail(syn::Error::new_spanned(
+            ty,
+            format!("handlers return a concrete type, not `impl Trait`; expected `{expected}`"),
+        )),
+        _ => {}
     }
-    ok.then(|| Handler { kind, ident: sig.ident.clone(), args, output, attr_span: attr.span() })
+
+    let cfgs = method
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("cfg"))
+        .cloned()
+        .collect();
+    ok.then(|| Handler {
+        kind,
+        ident: sig.ident.clone(),
+        args,
+        output,
+        cfgs,
+        attr: attr.clone(),
+    })
+}
+
+/// `ty` without the invisible groups a `macro_rules!` expansion leaves around it.
+fn ungroup(ty: &Type) -> &Type {
+    match ty {
+        Type::Group(g) => ungroup(&g.elem),
+        Type::Paren(p) => ungroup(&p.elem),
+        other => other,
+    }
 }
 
 fn expected_signature(kind: &Kind, ident: &syn::Ident) -> String {
-    let mut args = vec!["&self".to_owned()];
-    args.extend(kind.fixed().iter().map(|s| s.to_string()));
+    let mut args = vec!["&self"];
+    args.extend(kind.fixed().iter().map(|f| f.describe()));
     let (extra, ret) = match kind {
         Kind::AuthNone | Kind::AuthPassword | Kind::AuthPublicKey => (", ...extractors", "Auth"),
         Kind::AuthKeyboardInteractive => (", prompter: &mut Prompter, ...extractors", "Auth"),
@@ -320,17 +618,25 @@ fn expected_signature(kind: &Kind, ident: &syn::Ident) -> String {
     format!("async fn {ident}({}{extra}) -> {ret}", args.join(", "))
 }
 
-fn slot_key(kind: &Kind) -> String {
-    kind.describe()
-}
-
+/// Reports the second of two handlers for one decision. Handlers under
+/// different `#[cfg]`s may both exist in source; if both are compiled in,
+/// building the server reports the `RouteConflict`.
 fn check_duplicates(handlers: &[Handler], errors: &mut Errors) {
+    let cfg_key = |h: &Handler| {
+        h.cfgs
+            .iter()
+            .map(|a| quote::ToTokens::to_token_stream(a).to_string())
+            .collect::<Vec<_>>()
+    };
     for (i, h) in handlers.iter().enumerate() {
-        if let Some(first) = handlers[..i].iter().find(|p| slot_key(&p.kind) == slot_key(&h.kind)) {
-            errors.push(syn::Error::new(
-                h.attr_span,
+        if let Some(first) = handlers[..i]
+            .iter()
+            .find(|p| p.kind == h.kind && cfg_key(p) == cfg_key(h))
+        {
+            errors.push(syn::Error::new_spanned(
+                &h.attr,
                 format!(
-                    "duplicate {} handler: `{}` already handles it; one decision has one handler",
+                    "duplicate {} handler: `{}` already handles these requests; keep one of the two",
                     h.kind.describe(),
                     first.ident
                 ),
