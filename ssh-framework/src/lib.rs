@@ -96,7 +96,7 @@ pub mod keys {
     pub use russh::keys::{PrivateKey, PublicKey, ssh_key};
 }
 
-pub use ssh_framework_macros::server;
+pub use ssh_framework_macros::{allowed_auths, auth, banner, channel, exec, pty, server, shell, signal, subsystem, window_change};
 
 /// What generated code names; not a public API.
 #[doc(hidden)]
