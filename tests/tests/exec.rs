@@ -1,0 +1,136 @@
+//! Exec channels: exit codes and signals, bulk data, stderr, environment.
+
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use ssh_framework::trace::TraceLayer;
+use ssh_framework_tests::{Commands, PasswordLogin, RusshClient, TestServer, read_to_close, within};
+
+async fn server_with(commands: Commands) -> TestServer {
+    TestServer::start(|b| b.handlers(PasswordLogin::new("alice", "pw")).handlers(commands).layer(TraceLayer::new())).await
+}
+
+async fn logged_in(server: &TestServer) -> RusshClient {
+    let mut client = RusshClient::connect(server.addr()).await;
+    let auth = within("password", client.handle.authenticate_password("alice", "pw")).await.unwrap();
+    assert!(auth.success(), "{auth:?}");
+    client
+}
+
+#[tokio::test]
+async fn exec_exit_codes_reach_ssh() {
+    let server = server_with(Commands::new()).await;
+    for code in [0, 1, 23] {
+        let out = server.ssh("alice").password("pw").run(&format!("exit {code}")).await;
+        assert_eq!(out.code, Some(code), "stderr: {}", out.stderr);
+    }
+}
+
+#[tokio::test]
+async fn exec_exit_status_precedes_eof_and_close() {
+    let server = server_with(Commands::new()).await;
+    let client = logged_in(&server).await;
+
+    let mut channel = client.exec("exit 23").await;
+    let transcript = read_to_close(&mut channel).await;
+
+    assert_eq!(transcript.events.first().map(String::as_str), Some("success"), "{transcript:?}");
+    assert_eq!(transcript.ending(), ["exit-status 23", "eof", "close"]);
+}
+
+#[tokio::test]
+async fn exit_signal_makes_ssh_exit_255() {
+    let server = server_with(Commands::new()).await;
+
+    let out = server.ssh("alice").password("pw").run("kill TERM").await;
+
+    // OpenSSH's client ignores exit-signal: with no exit-status it prints
+    // nothing and exits 255, as for a connection error.
+    assert_eq!(out.code, Some(255), "stderr: {}", out.stderr);
+    assert!(out.stdout.is_empty());
+}
+
+#[tokio::test]
+async fn exit_signal_precedes_eof_and_close() {
+    let server = server_with(Commands::new()).await;
+    let client = logged_in(&server).await;
+
+    let mut channel = client.exec("kill TERM").await;
+    let transcript = read_to_close(&mut channel).await;
+
+    assert_eq!(transcript.ending(), ["exit-signal TERM", "eof", "close"], "{transcript:?}");
+}
+
+/// Deterministic pseudo-random bytes (splitmix64): incompressible, reproducible.
+fn pseudo_random(len: usize) -> Vec<u8> {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Sends 64 MiB through `command` with ssh and checks the SHA-256 of what comes back.
+async fn round_trip_64_mib(command: &str) {
+    let server = server_with(Commands::new()).await;
+    let data = pseudo_random(64 << 20);
+    let sent = Sha256::digest(&data);
+
+    let out = server.ssh("alice").password("pw").stdin(data).timeout(Duration::from_secs(120)).run(command).await;
+
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+    assert_eq!(out.stdout.len(), 64 << 20);
+    assert_eq!(Sha256::digest(&out.stdout), sent, "the bytes came back unchanged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bug: deadlock. While the body waits for window to write stdout, it stops reading stdin; russh's \
+            event loop then blocks delivering data into the full channel queue and never reads the client's \
+            WINDOW_ADJUST. See split_cat_returns_64_mib_unchanged for the same transfer with reads decoupled"]
+async fn cat_returns_64_mib_unchanged() {
+    round_trip_64_mib("cat").await;
+}
+
+/// The same transfer with a body that reads stdin in its own task: proves the
+/// data path itself (window, packets, EOF) is right, and pins the deadlock
+/// above on a body that alternates reads and writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn split_cat_returns_64_mib_unchanged() {
+    round_trip_64_mib("split-cat").await;
+}
+
+#[tokio::test]
+async fn stderr_is_kept_apart_from_stdout() {
+    let server = server_with(Commands::new()).await;
+
+    let out = server.ssh("alice").password("pw").run("split").await;
+
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+    assert_eq!(out.stdout_text(), "to stdout\n");
+    assert!(out.stderr.contains("to stderr\n"), "stderr: {}", out.stderr);
+    assert!(!out.stderr.contains("to stdout"), "stderr: {}", out.stderr);
+}
+
+#[tokio::test]
+async fn env_handler_decides_which_variables_reach_the_command() {
+    let commands = Commands::new().allow_env(&["LANG"]);
+    let server = server_with(commands.clone()).await;
+
+    let out = server
+        .ssh("alice")
+        .password("pw")
+        // ssh keeps only the first SetEnv option, so both go in one.
+        .option("SetEnv=LANG=C FOO=bar")
+        .run("env")
+        .await;
+
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+    assert_eq!(out.stdout_text(), "LANG=C\n");
+    assert_eq!(commands.env_requests(), [("LANG".to_owned(), true), ("FOO".to_owned(), false)]);
+}

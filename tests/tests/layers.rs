@@ -1,0 +1,171 @@
+//! User-written `tower` layers decide before any handler; the `TraceLayer` records without changing decisions.
+
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use futures_util::future::BoxFuture;
+use ssh_framework::trace::TraceLayer;
+use ssh_framework::{BoxError, Request, RequestKind, Response};
+use ssh_framework_tests::{Commands, PasswordLogin, TestServer};
+use tower::{Layer, Service};
+
+/// Refuses connections from loopback addresses, counting refusals.
+#[derive(Clone, Default)]
+struct RefuseLoopbackLayer {
+    refused: Arc<AtomicUsize>,
+}
+
+impl<S> Layer<S> for RefuseLoopbackLayer {
+    type Service = RefuseLoopback<S>;
+
+    fn layer(&self, inner: S) -> RefuseLoopback<S> {
+        RefuseLoopback { inner, refused: self.refused.clone() }
+    }
+}
+
+#[derive(Clone)]
+struct RefuseLoopback<S> {
+    inner: S,
+    refused: Arc<AtomicUsize>,
+}
+
+impl<S> Service<Request> for RefuseLoopback<S>
+where
+    S: Service<Request, Response = Response>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let from_loopback = request.connection().peer_addr().is_some_and(|a| a.ip().is_loopback());
+        if matches!(request.kind(), RequestKind::Connect) && from_loopback {
+            self.refused.fetch_add(1, Ordering::SeqCst);
+            return Box::pin(async { Ok(Response::Reject) });
+        }
+        Box::pin(self.inner.call(request))
+    }
+}
+
+#[tokio::test]
+async fn a_layer_refusing_connect_runs_before_any_auth_handler() {
+    let login = PasswordLogin::new("alice", "pw");
+    let layer = RefuseLoopbackLayer::default();
+    let server = TestServer::start(|b| {
+        b.handlers(login.clone()).handlers(Commands::new()).layer(layer.clone()).layer(TraceLayer::new())
+    })
+    .await;
+
+    let out = server.ssh("alice").password("pw").run("echo in").await;
+
+    assert_eq!(out.code, Some(255), "stderr: {}", out.stderr);
+    assert!(out.stdout.is_empty());
+    assert_eq!(layer.refused.load(Ordering::SeqCst), 1);
+    assert!(login.attempts().is_empty(), "no auth handler ran: {:?}", login.attempts());
+}
+
+/// Fails every exec request with an error (as a timeout or limit layer would).
+#[derive(Clone)]
+struct FailExecLayer;
+
+impl<S> Layer<S> for FailExecLayer {
+    type Service = FailExec<S>;
+
+    fn layer(&self, inner: S) -> FailExec<S> {
+        FailExec { inner }
+    }
+}
+
+#[derive(Clone)]
+struct FailExec<S> {
+    inner: S,
+}
+
+impl<S> Service<Request> for FailExec<S>
+where
+    S: Service<Request, Response = Response, Error = BoxError>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = BoxError;
+    type Future = BoxFuture<'static, Result<Response, BoxError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        if matches!(request.kind(), RequestKind::Exec(_)) {
+            return Box::pin(async { Err("no exec today".into()) });
+        }
+        Box::pin(self.inner.call(request))
+    }
+}
+
+#[tokio::test]
+async fn a_layer_error_refuses_only_that_request() {
+    let server =
+        TestServer::start(|b| b.handlers(PasswordLogin::new("alice", "pw")).handlers(Commands::new()).layer(FailExecLayer))
+            .await;
+
+    let out = server.ssh("alice").password("pw").run("echo in").await;
+
+    assert_eq!(out.code, Some(255), "stderr: {}", out.stderr);
+    assert!(out.stderr.contains("exec request failed"), "stderr: {}", out.stderr);
+}
+
+/// A `tracing` writer into a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+// A current-thread runtime: the server's tasks run on this thread, under the scoped subscriber.
+#[tokio::test(flavor = "current_thread")]
+async fn trace_layer_records_decisions_without_changing_them() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let server = TestServer::start(|b| {
+        b.handlers(PasswordLogin::new("alice", "pw")).handlers(Commands::new()).layer(TraceLayer::new())
+    })
+    .await;
+
+    let out = server.ssh("alice").password("pw").run("echo traced").await;
+    let refused = server.ssh("alice").password("nope").run("echo traced").await;
+
+    assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
+    assert_eq!(out.stdout_text(), "traced\n");
+    assert_eq!(refused.code, Some(255));
+    let log = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    let decided = |kind: &str, allowed: bool| {
+        log.lines().any(|l| l.contains("decided") && l.contains(&format!("kind=\"{kind}\"")) && l.contains(&format!("allowed={allowed}")))
+    };
+    assert!(decided("connect", true), "{log}");
+    assert!(decided("auth-password", true), "{log}");
+    assert!(decided("auth-password", false), "{log}");
+    assert!(decided("channel-open-session", true), "{log}");
+    assert!(decided("exec", true), "{log}");
+    assert!(!log.contains("nope"), "passwords are never logged: {log}");
+}
