@@ -4,7 +4,9 @@
 //! `#[server]` does the work. The handler attributes (`#[exec]`, `#[auth]`,
 //! ...) are read and stripped by `#[server]`; as macros of their own they only
 //! report that they were used outside a `#[server]` impl block.
+//! `#[global_request]` is an error everywhere, explaining why.
 
+mod global_request;
 mod handler_attribute;
 mod server;
 
@@ -74,4 +76,46 @@ pub fn window_change(_attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn signal(_attr: TokenStream, item: TokenStream) -> TokenStream {
     handler_attribute::outside_server("signal", item.into()).into()
+}
+
+#[doc = include_str!("docs/x11.md")]
+#[proc_macro_attribute]
+pub fn x11(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    handler_attribute::outside_server("x11", item.into()).into()
+}
+
+#[doc = include_str!("docs/agent.md")]
+#[proc_macro_attribute]
+pub fn agent(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    handler_attribute::outside_server("agent", item.into()).into()
+}
+
+#[doc = include_str!("docs/tcpip_forward.md")]
+#[proc_macro_attribute]
+pub fn tcpip_forward(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    handler_attribute::outside_server("tcpip_forward", item.into()).into()
+}
+
+#[doc = include_str!("docs/cancel_tcpip_forward.md")]
+#[proc_macro_attribute]
+pub fn cancel_tcpip_forward(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    handler_attribute::outside_server("cancel_tcpip_forward", item.into()).into()
+}
+
+#[doc = include_str!("docs/streamlocal_forward.md")]
+#[proc_macro_attribute]
+pub fn streamlocal_forward(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    handler_attribute::outside_server("streamlocal_forward", item.into()).into()
+}
+
+#[doc = include_str!("docs/cancel_streamlocal_forward.md")]
+#[proc_macro_attribute]
+pub fn cancel_streamlocal_forward(_attr: TokenStream, item: TokenStream) -> TokenStream {
+    handler_attribute::outside_server("cancel_streamlocal_forward", item.into()).into()
+}
+
+#[doc = include_str!("docs/global_request.md")]
+#[proc_macro_attribute]
+pub fn global_request(attr: TokenStream, item: TokenStream) -> TokenStream {
+    global_request::outside_server(attr.into(), item.into()).into()
 }

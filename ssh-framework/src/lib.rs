@@ -6,7 +6,10 @@
 //! decide: authentication (`#[auth(...)]`), session channels
 //! (`#[channel(session)]`), and what runs on them (`#[shell]`, `#[exec]`,
 //! `#[subsystem]`, plus `#[pty]`, `#[env]`, `#[window_change]`, `#[signal]`).
-//! Whatever no handler allows is refused.
+//! Forwarding has its own: `#[channel(direct_tcpip)]` and
+//! `#[channel(direct_streamlocal)]` for `ssh -L`, `#[tcpip_forward]` and
+//! `#[streamlocal_forward]` (and their cancels) for `ssh -R`, `#[x11]` and
+//! `#[agent]` (see [`forward`]). Whatever no handler allows is refused.
 //!
 //! ```no_run
 //! use ssh_framework::{Auth, ChannelIo, Command, ExitStatus, Server};
@@ -77,6 +80,7 @@ pub mod auth;
 pub mod channel;
 mod connection;
 pub mod extract;
+pub mod forward;
 pub mod request;
 pub mod routes;
 mod server;
@@ -96,7 +100,10 @@ pub mod keys {
     pub use russh::keys::{PrivateKey, PublicKey, ssh_key};
 }
 
-pub use ssh_framework_macros::{allowed_auths, auth, banner, channel, exec, pty, server, shell, signal, subsystem, window_change};
+pub use ssh_framework_macros::{
+    agent, allowed_auths, auth, banner, cancel_streamlocal_forward, cancel_tcpip_forward, channel, exec, global_request,
+    pty, server, shell, signal, streamlocal_forward, subsystem, tcpip_forward, window_change, x11,
+};
 
 /// What generated code names; not a public API.
 #[doc(hidden)]
@@ -104,6 +111,7 @@ pub mod __private {
     pub use crate::auth::{IntoAuth, IntoBanner};
     pub use crate::channel::{IntoDecision, IntoExitStatus};
     pub use crate::extract::{FromRequest, Rejection};
+    pub use crate::forward::IntoForward;
     pub use crate::request::{Request, RequestKind, Response};
     pub use crate::routes::{Handlers, Route, RouteConflict, Routes, Slot};
     pub use crate::{Auth, ExitStatus, MethodSet};

@@ -181,6 +181,10 @@ fn register(handler: &Handler) -> TokenStream {
                     let convert = convert(handler, quote!(#p::IntoExitStatus), quote!(into_exit_status));
                     quote! { #p::Response::Run(#p::Box::pin(async move { #call #convert })) }
                 }
+                Kind::ChannelDirectTcpip | Kind::ChannelDirectStreamlocal => {
+                    let convert = convert(handler, quote!(#p::IntoForward), quote!(into_forward));
+                    quote! { #call #p::Response::Forward(#convert) }
+                }
                 _ => {
                     let convert = convert(handler, quote!(#p::IntoDecision), quote!(into_decision));
                     quote! { #call if #convert { #p::Response::Accept } else { #p::Response::Reject } }
@@ -207,6 +211,14 @@ fn register(handler: &Handler) -> TokenStream {
                 Kind::Shell => slot(quote!(Shell)),
                 Kind::WindowChange => slot(quote!(WindowChange)),
                 Kind::Signal => slot(quote!(Signal)),
+                Kind::ChannelDirectTcpip => slot(quote!(DirectTcpip)),
+                Kind::ChannelDirectStreamlocal => slot(quote!(DirectStreamlocal)),
+                Kind::X11 => slot(quote!(X11)),
+                Kind::Agent => slot(quote!(Agent)),
+                Kind::TcpipForward => slot(quote!(TcpipForward)),
+                Kind::CancelTcpipForward => slot(quote!(CancelTcpipForward)),
+                Kind::StreamlocalForward => slot(quote!(StreamlocalForward)),
+                Kind::CancelStreamlocalForward => slot(quote!(CancelStreamlocalForward)),
                 Kind::Exec(None) => quote! { __ssh_framework_routes.exec(#p::Option::None, #route)?; },
                 Kind::Exec(Some(name)) => quote! { __ssh_framework_routes.exec(#p::Option::Some(#name), #route)?; },
                 Kind::Subsystem(name) => quote! { __ssh_framework_routes.subsystem(#name, #route)?; },

@@ -20,6 +20,8 @@ pub(crate) enum Kind {
     AllowedAuths,
     Banner,
     ChannelSession,
+    ChannelDirectTcpip,
+    ChannelDirectStreamlocal,
     Pty,
     Env,
     Shell,
@@ -27,6 +29,12 @@ pub(crate) enum Kind {
     Subsystem(String),
     WindowChange,
     Signal,
+    X11,
+    Agent,
+    TcpipForward,
+    CancelTcpipForward,
+    StreamlocalForward,
+    CancelStreamlocalForward,
 }
 
 impl Kind {
@@ -40,6 +48,8 @@ impl Kind {
             Kind::AllowedAuths => "#[allowed_auths]".into(),
             Kind::Banner => "#[banner]".into(),
             Kind::ChannelSession => "#[channel(session)]".into(),
+            Kind::ChannelDirectTcpip => "#[channel(direct_tcpip)]".into(),
+            Kind::ChannelDirectStreamlocal => "#[channel(direct_streamlocal)]".into(),
             Kind::Pty => "#[pty]".into(),
             Kind::Env => "#[env]".into(),
             Kind::Shell => "#[shell]".into(),
@@ -48,6 +58,12 @@ impl Kind {
             Kind::Subsystem(name) => format!("#[subsystem({name:?})]"),
             Kind::WindowChange => "#[window_change]".into(),
             Kind::Signal => "#[signal]".into(),
+            Kind::X11 => "#[x11]".into(),
+            Kind::Agent => "#[agent]".into(),
+            Kind::TcpipForward => "#[tcpip_forward]".into(),
+            Kind::CancelTcpipForward => "#[cancel_tcpip_forward]".into(),
+            Kind::StreamlocalForward => "#[streamlocal_forward]".into(),
+            Kind::CancelStreamlocalForward => "#[cancel_streamlocal_forward]".into(),
         }
     }
 
@@ -173,6 +189,13 @@ const ATTRIBUTES: &[&str] = &[
     "subsystem",
     "window_change",
     "signal",
+    "x11",
+    "agent",
+    "tcpip_forward",
+    "cancel_tcpip_forward",
+    "streamlocal_forward",
+    "cancel_streamlocal_forward",
+    "global_request",
 ];
 
 /// Accumulates errors so one build shows every mistake.
@@ -297,7 +320,11 @@ fn parse_kind(name: &str, attr: &Attribute) -> syn::Result<Kind> {
             attr,
             "channel type",
             "#[channel(session)]",
-            &[("session", Kind::ChannelSession)],
+            &[
+                ("session", Kind::ChannelSession),
+                ("direct_tcpip", Kind::ChannelDirectTcpip),
+                ("direct_streamlocal", Kind::ChannelDirectStreamlocal),
+            ],
         ),
         "exec" => match &attr.meta {
             Meta::Path(_) => Ok(Kind::Exec(None)),
@@ -319,6 +346,16 @@ fn parse_kind(name: &str, attr: &Attribute) -> syn::Result<Kind> {
         "shell" => no_arguments(attr, name, Kind::Shell),
         "window_change" => no_arguments(attr, name, Kind::WindowChange),
         "signal" => no_arguments(attr, name, Kind::Signal),
+        "x11" => no_arguments(attr, name, Kind::X11),
+        "agent" => no_arguments(attr, name, Kind::Agent),
+        "tcpip_forward" => no_arguments(attr, name, Kind::TcpipForward),
+        "cancel_tcpip_forward" => no_arguments(attr, name, Kind::CancelTcpipForward),
+        "streamlocal_forward" => no_arguments(attr, name, Kind::StreamlocalForward),
+        "cancel_streamlocal_forward" => no_arguments(attr, name, Kind::CancelStreamlocalForward),
+        "global_request" => Err(syn::Error::new_spanned(
+            attr,
+            crate::global_request::unsupported(crate::global_request::request_name(&attr.meta).as_deref()),
+        )),
         other => Err(syn::Error::new_spanned(
             attr,
             format!("#[{other}] is not a handler attribute"),
@@ -613,7 +650,12 @@ fn expected_signature(kind: &Kind, ident: &syn::Ident) -> String {
         Kind::Pty => (", pty: &PtyRequest, ...extractors", "bool"),
         Kind::WindowChange => (", size: WindowSize, ...extractors", "bool"),
         Kind::Signal => (", signal: Signal, ...extractors", "bool"),
-        Kind::ChannelSession | Kind::Env => (", ...extractors", "bool"),
+        Kind::ChannelSession | Kind::Env | Kind::Agent => (", ...extractors", "bool"),
+        Kind::ChannelDirectTcpip => (", target: TcpTarget, ...extractors", "Forward"),
+        Kind::ChannelDirectStreamlocal => (", path: SocketPath, ...extractors", "Forward"),
+        Kind::X11 => (", x11: X11Request, ...extractors", "bool"),
+        Kind::TcpipForward | Kind::CancelTcpipForward => (", target: ListenTarget, ...extractors", "bool"),
+        Kind::StreamlocalForward | Kind::CancelStreamlocalForward => (", path: SocketPath, ...extractors", "bool"),
     };
     format!("async fn {ident}({}{extra}) -> {ret}", args.join(", "))
 }

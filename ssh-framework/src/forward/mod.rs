@@ -92,7 +92,8 @@ impl fmt::Debug for Forward {
 
 /// Conversion of a local-forwarding handler's return value into a [`Forward`].
 #[diagnostic::on_unimplemented(
-    message = "a `#[channel(direct_tcpip)]` handler must return `Forward`, `bool` or `Result<Forward, E>`, not `{Self}`"
+    message = "a `#[channel(direct_tcpip)]` or `#[channel(direct_streamlocal)]` handler must return `Forward`, `bool` or `Result<Forward, E>`, not `{Self}`",
+    label = "return `Forward::Connect`, `Forward::Refuse(reason)` or `Forward::serve(f)`"
 )]
 pub trait IntoForward {
     /// Converts; `false` and errors refuse as administratively prohibited.
