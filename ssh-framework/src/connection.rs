@@ -935,6 +935,9 @@ impl server::Handler for ConnectionHandler {
         }
         if let Some(task) = self.listeners.tcp.remove(&key) {
             task.abort();
+            // The task owns the socket: wait until it is dropped so the port is
+            // closed (and free to bind again) before the client hears success.
+            let _ = task.await;
             tracing::info!(parent: &self.span, address, port, "remote forward cancelled");
         }
         Ok(true)
@@ -997,7 +1000,9 @@ impl server::Handler for ConnectionHandler {
         }
         if let Some(task) = self.listeners.unix.remove(socket_path) {
             task.abort();
+            let _ = task.await;
             let _ = std::fs::remove_file(socket_path);
+            tracing::info!(parent: &self.span, path = socket_path, "remote socket forward cancelled");
         }
         Ok(true)
     }
