@@ -18,6 +18,41 @@
 //!   the [`Client`] extractor opens `x11` and `auth-agent@openssh.com` channels
 //!   back to the client, and [`AgentListener`] offers the client's agent on a
 //!   Unix socket (what `SSH_AUTH_SOCK` points at).
+//!
+//! # What russh answers before any handler
+//!
+//! russh 0.65 decides some messages itself; no handler, layer or log line of
+//! ours ever sees them:
+//!
+//! - **Global requests** other than `tcpip-forward`, `cancel-tcpip-forward`,
+//!   `streamlocal-forward@openssh.com` and
+//!   `cancel-streamlocal-forward@openssh.com` are answered with
+//!   `SSH_MSG_REQUEST_FAILURE` (russh `src/server/encrypted.rs`, the `_ =>`
+//!   arm of the `msg::GLOBAL_REQUEST` match). Hence:
+//!   - custom global requests cannot be handled, and `#[global_request]` is a
+//!     compile error saying so;
+//!   - `keepalive@openssh.com` (OpenSSH's `ServerAliveInterval`) is answered
+//!     with that failure, which OpenSSH clients accept as a keepalive reply:
+//!     any reply proves the server alive;
+//!   - `no-more-sessions@openssh.com` is answered with failure and therefore
+//!     not enforced: a client that sent it can still open session channels.
+//!     Cap sessions with [`ServerBuilder::max_sessions`](crate::ServerBuilder::max_sessions)
+//!     or decide them in `#[channel(session)]`.
+//! - **Client-opened `auth-agent@openssh.com` and
+//!   `forwarded-streamlocal@openssh.com` channels** are refused with
+//!   `SSH_OPEN_ADMINISTRATIVELY_PROHIBITED` ("Unsupported channel type") in
+//!   russh's `server_handle_channel_open`. Both are channel types only a
+//!   server opens, so a well-behaved client never sends them. Client-opened
+//!   `x11` and `forwarded-tcpip` channels (also server-to-client types) do
+//!   reach the connection and are refused there, administratively
+//!   prohibited; channel types russh does not know get
+//!   `SSH_OPEN_UNKNOWN_CHANNEL_TYPE`.
+//!
+//! The four forwarding global requests, `direct-tcpip` and
+//! `direct-streamlocal@openssh.com` channels, and the `x11-req` and
+//! `auth-agent-req@openssh.com` channel requests all pass through the
+//! service stack as [`RequestKind`](crate::RequestKind)s, so layers see them
+//! before any handler does.
 
 mod client;
 mod pump;
