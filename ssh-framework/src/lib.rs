@@ -83,7 +83,9 @@ pub mod extract;
 pub mod forward;
 pub mod request;
 pub mod routes;
+pub mod scp;
 mod server;
+pub mod sftp;
 pub mod trace;
 
 pub use crate::auth::{Auth, Factors, Method, MethodSet, Prompt, Prompter};
