@@ -42,7 +42,7 @@
 //! an object store, a generated tree. Only `open`, `read`, `fstat`, `stat`,
 //! `opendir` and `readdir` are required; everything else answers
 //! "operation unsupported" until implemented. The `sftp-memory` example
-//! (`examples/sftp-memory`) is a complete in-memory backend in about 200 lines.
+//! (`examples/sftp-memory/src/memory.rs`) is a complete in-memory backend.
 //!
 //! # What the client sees
 //!
@@ -73,6 +73,8 @@ pub use self::backend::{
     Backend, DirEntry, FileAttributes, OpenFlags, Owner, ReadBuffer, RenameMode, StatVfs, Times, long_name, normalize,
 };
 pub use self::fs::{FsBackend, FsDir, FsFile};
+/// The byte buffer [`Backend::write`] receives (re-exported from the `bytes` crate).
+pub use bytes::Bytes;
 
 use crate::channel::ChannelIo;
 
