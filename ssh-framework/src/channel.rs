@@ -4,13 +4,14 @@
 use std::fmt;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_util::Stream;
 use russh::{ChannelMsg, ChannelWriteHalf};
 use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::io::StreamReader;
 
 /// A POSIX signal name as carried by SSH `signal` and `exit-signal` messages
@@ -271,20 +272,51 @@ impl fmt::Debug for Stdin {
     }
 }
 
+/// Bytes a session channel buffers for a body that is not reading its stdin,
+/// like OpenSSH's channel input limit.
+pub(crate) const STDIN_BUFFER: usize = 16 << 20;
+
 impl Stdin {
     /// Builds stdin from data that arrived before the handler started and the channel's queue.
+    ///
+    /// A task empties russh's per-channel queue into a buffer of up to
+    /// [`STDIN_BUFFER`] bytes. russh grants the client window as soon as data
+    /// arrives and then waits for room in that queue on the connection's event
+    /// loop; a body blocked writing stdout (waiting for the client's window
+    /// adjust, which the blocked loop would never read) while not reading stdin
+    /// would otherwise stall the whole connection. The data moves as the
+    /// `Bytes` russh decrypted into: no copy.
     pub(crate) fn new(early: Vec<Bytes>, early_eof: bool, read: Option<russh::ChannelReadHalf>) -> Self {
         let early = futures_util::stream::iter(early.into_iter().map(Ok));
-        let rest = futures_util::stream::unfold(read.filter(|_| !early_eof), |read| async move {
-            let mut read = read?;
-            loop {
-                match read.wait().await? {
-                    ChannelMsg::Data { data } => return Some((Ok(data), Some(read))),
-                    ChannelMsg::Eof | ChannelMsg::Close => return None,
-                    // Requests are answered by the connection; extended data from a client has no meaning.
-                    _ => continue,
+        let (tx, rx) = mpsc::unbounded_channel::<(Bytes, OwnedSemaphorePermit)>();
+        if let Some(mut read) = read.filter(|_| !early_eof) {
+            let budget = Arc::new(Semaphore::new(STDIN_BUFFER));
+            tokio::spawn(async move {
+                while let Some(msg) = read.wait().await {
+                    match msg {
+                        ChannelMsg::Data { data } => {
+                            // A packet is at most 256 KiB, far below the budget.
+                            let need = u32::try_from(data.len().min(STDIN_BUFFER)).unwrap_or(u32::MAX);
+                            let permit = tokio::select! {
+                                permit = budget.clone().acquire_many_owned(need) => permit,
+                                () = tx.closed() => return,
+                            };
+                            let Ok(permit) = permit else { return };
+                            if tx.send((data, permit)).is_err() {
+                                return;
+                            }
+                        }
+                        ChannelMsg::Eof | ChannelMsg::Close => return,
+                        // Requests are answered by the connection; extended data from a client has no meaning.
+                        _ => {}
+                    }
                 }
-            }
+            });
+        }
+        // The permit is released when the reader takes the chunk.
+        let rest = futures_util::stream::unfold(rx, |mut rx| async move {
+            let (data, _permit) = rx.recv().await?;
+            Some((Ok(data), rx))
         });
         let stream: DataStream = Box::pin(futures_util::StreamExt::chain(early, rest));
         Stdin { inner: StreamReader::new(stream) }

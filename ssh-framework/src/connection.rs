@@ -114,6 +114,8 @@ struct SessionChannel {
     info: SessionInfo,
     events: Option<mpsc::Sender<ChannelEvent>>,
     body: Option<JoinHandle<()>>,
+    /// Tells a finished body's report apart from a later channel with the same id.
+    token: u64,
     span: tracing::Span,
 }
 
@@ -161,6 +163,11 @@ pub(crate) struct ConnectionHandler {
     channels: HashMap<ChannelId, SessionChannel>,
     forward_channels: Arc<std::sync::atomic::AtomicUsize>,
     listeners: Listeners,
+    /// Bodies report here when they closed their channel: russh forgets a
+    /// channel the server closed and never calls `channel_close` for it.
+    finished_tx: mpsc::UnboundedSender<(ChannelId, u64)>,
+    finished_rx: mpsc::UnboundedReceiver<(ChannelId, u64)>,
+    next_token: u64,
     span: tracing::Span,
 }
 
@@ -173,6 +180,7 @@ impl ConnectionHandler {
         startup_permit: Option<OwnedSemaphorePermit>,
         span: tracing::Span,
     ) -> Self {
+        let (finished_tx, finished_rx) = mpsc::unbounded_channel();
         ConnectionHandler {
             service: shared.service.clone(),
             shared,
@@ -184,7 +192,19 @@ impl ConnectionHandler {
             channels: HashMap::new(),
             forward_channels: Arc::default(),
             listeners: Listeners::default(),
+            finished_tx,
+            finished_rx,
+            next_token: 0,
             span,
+        }
+    }
+
+    /// Forgets session channels whose body finished and closed them.
+    fn reap_finished(&mut self) {
+        while let Ok((id, token)) = self.finished_rx.try_recv() {
+            if self.channels.get(&id).is_some_and(|c| c.token == token) {
+                self.channels.remove(&id);
+            }
         }
     }
 
@@ -417,7 +437,8 @@ impl ConnectionHandler {
         };
         let _ = session.channel_success(id);
         let handle = self.handle.get().cloned();
-        let task = tokio::spawn(run_body(body, write, handle).instrument(span));
+        let finished = (self.finished_tx.clone(), id, channel_token(&self.channels, id));
+        let task = tokio::spawn(run_body(body, write, handle, finished).instrument(span));
         if let Some(channel) = self.channels.get_mut(&id) {
             channel.body = Some(task);
         }
@@ -503,8 +524,19 @@ fn bind_address(requested: &str, policy: GatewayPorts) -> Option<std::net::IpAdd
     }
 }
 
+fn channel_token(channels: &HashMap<ChannelId, SessionChannel>, id: ChannelId) -> u64 {
+    channels.get(&id).map_or(0, |c| c.token)
+}
+
+type FinishedReport = (mpsc::UnboundedSender<(ChannelId, u64)>, ChannelId, u64);
+
 /// Runs an accepted body, then sends exit-status (or exit-signal), EOF and close, in that order.
-async fn run_body(body: crate::request::ChannelBody, write: ChannelWriteHalf<Msg>, handle: Option<server::Handle>) {
+async fn run_body(
+    body: crate::request::ChannelBody,
+    write: ChannelWriteHalf<Msg>,
+    handle: Option<server::Handle>,
+    finished: FinishedReport,
+) {
     match AssertUnwindSafe(body).catch_unwind().await {
         Ok(ExitStatus::Code(code)) => {
             tracing::debug!(code, "channel body finished");
@@ -529,6 +561,8 @@ async fn run_body(body: crate::request::ChannelBody, write: ChannelWriteHalf<Msg
     }
     let _ = write.eof().await;
     let _ = write.close().await;
+    let (tx, id, token) = finished;
+    let _ = tx.send((id, token));
 }
 
 impl server::Handler for ConnectionHandler {
@@ -634,6 +668,7 @@ impl server::Handler for ConnectionHandler {
         _session: &mut server::Session,
     ) -> Result<(), Self::Error> {
         let id = channel.id();
+        self.reap_finished();
         if self.channels.len() >= self.shared.limits.max_sessions {
             tracing::info!(parent: &self.span, max = self.shared.limits.max_sessions, "session limit reached; channel refused");
             reply.reject(ChannelOpenFailure::ResourceShortage).await;
@@ -648,6 +683,7 @@ impl server::Handler for ConnectionHandler {
             return Ok(());
         }
         let (read, write) = channel.split();
+        self.next_token += 1;
         self.channels.insert(
             id,
             SessionChannel {
@@ -659,6 +695,7 @@ impl server::Handler for ConnectionHandler {
                 info: SessionInfo { channel: u32::from(id), ..SessionInfo::default() },
                 events: None,
                 body: None,
+                token: self.next_token,
                 span,
             },
         );
@@ -895,7 +932,13 @@ impl server::Handler for ConnectionHandler {
         let task = tokio::spawn(
             async move {
                 loop {
-                    let Ok((socket, peer)) = listener.accept().await else { break };
+                    let (socket, peer) = match listener.accept().await {
+                        Ok(accepted) => accepted,
+                        Err(error) => {
+                            crate::forward::accept_failed(error).await;
+                            continue;
+                        }
+                    };
                     if slots.fetch_add(1, Ordering::AcqRel) >= max {
                         slots.fetch_sub(1, Ordering::AcqRel);
                         continue;
@@ -965,7 +1008,13 @@ impl server::Handler for ConnectionHandler {
         let task = tokio::spawn(
             async move {
                 loop {
-                    let Ok((socket, _)) = listener.accept().await else { break };
+                    let socket = match listener.accept().await {
+                        Ok((socket, _)) => socket,
+                        Err(error) => {
+                            crate::forward::accept_failed(error).await;
+                            continue;
+                        }
+                    };
                     if slots.fetch_add(1, Ordering::AcqRel) >= max {
                         slots.fetch_sub(1, Ordering::AcqRel);
                         continue;

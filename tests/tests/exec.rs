@@ -90,9 +90,6 @@ async fn round_trip_64_mib(command: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: deadlock. While the body waits for window to write stdout, it stops reading stdin; russh's \
-            event loop then blocks delivering data into the full channel queue and never reads the client's \
-            WINDOW_ADJUST. See split_cat_returns_64_mib_unchanged for the same transfer with reads decoupled"]
 async fn cat_returns_64_mib_unchanged() {
     round_trip_64_mib("cat").await;
 }
