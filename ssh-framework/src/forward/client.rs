@@ -155,7 +155,13 @@ impl AgentListener {
         };
         let task = tokio::spawn(async move {
             loop {
-                let Ok((socket, _)) = listener.accept().await else { break };
+                let socket = match listener.accept().await {
+                    Ok((socket, _)) => socket,
+                    Err(error) => {
+                        super::accept_failed(error).await;
+                        continue;
+                    }
+                };
                 let client = client.clone();
                 tokio::spawn(async move {
                     match client.handle().channel_open_agent().await {

@@ -60,6 +60,14 @@ mod pump;
 pub use self::client::{AgentListener, Client, ClientChannel};
 pub(crate) use self::pump::pump;
 
+/// Waits out a failed `accept` on a forwarding listener. ECONNABORTED (a
+/// peer that gave up before we accepted) and EMFILE are transient: ending
+/// the accept loop on them would silently close a client's forward.
+pub(crate) async fn accept_failed(error: std::io::Error) {
+    tracing::debug!(%error, "accept on a forwarding listener failed; retrying");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+}
+
 use std::fmt;
 
 use futures_util::future::BoxFuture;
