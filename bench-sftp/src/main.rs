@@ -107,6 +107,29 @@ fn keygen(path: &Path) -> Result<(), String> {
     if status.success() { Ok(()) } else { Err(format!("ssh-keygen failed: {status}")) }
 }
 
+/// Where a server's CPU time is read.
+#[derive(Debug, Clone, Copy)]
+enum Cpu {
+    /// This process (user and system time; not its children, the clients).
+    OwnProcess,
+    /// A process and the children it has reaped (sshd's per-connection processes).
+    Tree(u32),
+}
+
+impl Cpu {
+    /// CPU seconds so far, from `/proc` (clock ticks are 100 per second on Linux).
+    fn seconds(self) -> Option<f64> {
+        let (pid, fields) = match self {
+            Cpu::OwnProcess => ("self".to_owned(), 11..13),
+            Cpu::Tree(pid) => (pid.to_string(), 11..15),
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let after_name: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks: f64 = after_name.get(fields)?.iter().map(|f| f.parse::<f64>().unwrap_or(0.0)).sum();
+        Some(ticks / 100.0)
+    }
+}
+
 /// A server to measure: where it listens, who logs in, and where files go.
 struct Target {
     name: &'static str,
@@ -116,6 +139,9 @@ struct Target {
     remote_dir: String,
     /// The same directory on this machine.
     local_dir: PathBuf,
+    cpu: Cpu,
+    /// The login alone (an `sftp -b` running `pwd`), subtracted from every transfer.
+    login: Duration,
 }
 
 /// Runs `sftp -b` with `batch`, returning the wall time.
@@ -148,57 +174,90 @@ async fn sftp(target: &Target, key: &Path, cwd: &Path, cipher: Option<&str>, bat
     Ok(elapsed)
 }
 
-#[derive(Debug, Default, Clone, Copy)]
-struct Figures {
-    up: f64,
-    down: f64,
+/// One transfer: MiB/s and the server's CPU seconds per GiB moved.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    speed: f64,
+    cpu_per_gib: Option<f64>,
 }
 
-/// Best-of-`reps` upload and download speed in MiB/s.
-async fn measure(target: &Target, args: &Args, key: &Path, work: &Path, payload: &Path) -> Result<Figures, String> {
-    let cipher = args.cipher.as_deref();
-    // The login alone, to subtract: best of three.
-    let mut login = Duration::MAX;
-    for _ in 0..3 {
-        login = login.min(sftp(target, key, work, cipher, "pwd\n").await?);
-    }
+/// Runs one `sftp -b` transfer of `mib` MiB and measures it.
+async fn transfer(target: &Target, args: &Args, key: &Path, work: &Path, batch: &str) -> Result<Sample, String> {
+    let before = target.cpu.seconds();
+    let total = sftp(target, key, work, args.cipher.as_deref(), batch).await?;
+    // Let sshd reap the connection's processes so their time is counted.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = target.cpu.seconds();
     let mib = args.size_mib as f64;
-    let speed = |total: Duration| mib / total.saturating_sub(login).as_secs_f64().max(1e-3);
-    let remote_up = format!("{}/up.bin", target.remote_dir);
-    let remote_down = format!("{}/down.bin", target.remote_dir);
-    // The download source: the payload itself, linked into the served directory.
-    let down_source = target.local_dir.join("down.bin");
-    let _ = std::fs::remove_file(&down_source);
-    std::fs::hard_link(payload, &down_source).map_err(|e| format!("linking the payload: {e}"))?;
-    let fetched = work.join("fetched.bin");
+    let speed = mib / total.saturating_sub(target.login).as_secs_f64().max(1e-3);
+    let cpu_per_gib = before.zip(after).map(|(b, a)| (a - b) * 1024.0 / mib);
+    Ok(Sample { speed, cpu_per_gib })
+}
 
-    let mut figures = Figures::default();
-    for rep in 0..args.reps {
-        let _ = std::fs::remove_file(target.local_dir.join("up.bin"));
-        let up = sftp(target, key, work, cipher, &format!("put {} {remote_up}\n", payload.display())).await?;
-        let _ = std::fs::remove_file(&fetched);
-        let down = sftp(target, key, work, cipher, &format!("get {remote_down} {}\n", fetched.display())).await?;
-        let size = args.size_mib << 20;
-        for (what, path) in [("upload", target.local_dir.join("up.bin")), ("download", fetched.clone())] {
-            let got = std::fs::metadata(&path).map_err(|e| format!("{what} left no file: {e}"))?.len();
-            if got != size {
-                return Err(format!("{} {what}: {got} bytes instead of {size}", target.name));
-            }
+#[derive(Debug, Default)]
+struct Figures {
+    up: Vec<Sample>,
+    down: Vec<Sample>,
+}
+
+fn best(samples: &[Sample]) -> f64 {
+    samples.iter().map(|s| s.speed).fold(0.0, f64::max)
+}
+
+fn median_cpu(samples: &[Sample]) -> Option<f64> {
+    let mut v: Vec<f64> = samples.iter().filter_map(|s| s.cpu_per_gib).collect();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied()
+}
+
+/// Measures every target, alternating between them each run so that a busy
+/// moment of the machine hurts both alike.
+async fn measure(targets: &mut [Target], args: &Args, key: &Path, work: &Path, payload: &Path) -> Result<Vec<Figures>, String> {
+    for target in targets.iter_mut() {
+        let mut login = Duration::MAX;
+        for _ in 0..3 {
+            login = login.min(sftp(target, key, work, args.cipher.as_deref(), "pwd\n").await?);
         }
-        eprintln!(
-            "  {} run {}: upload {:.0} MiB/s, download {:.0} MiB/s (login {:.0} ms)",
-            target.name,
-            rep + 1,
-            speed(up),
-            speed(down),
-            login.as_secs_f64() * 1000.0
-        );
-        figures.up = figures.up.max(speed(up));
-        figures.down = figures.down.max(speed(down));
+        target.login = login;
+        // The download source: the payload itself, linked into the served directory.
+        let source = target.local_dir.join("down.bin");
+        let _ = std::fs::remove_file(&source);
+        std::fs::hard_link(payload, &source).map_err(|e| format!("linking the payload: {e}"))?;
     }
-    let _ = std::fs::remove_file(target.local_dir.join("up.bin"));
+    let fetched = work.join("fetched.bin");
+    let size = args.size_mib << 20;
+    let mut figures: Vec<Figures> = targets.iter().map(|_| Figures::default()).collect();
+    for rep in 0..args.reps {
+        for (target, fig) in targets.iter().zip(figures.iter_mut()) {
+            let uploaded = target.local_dir.join("up.bin");
+            let _ = std::fs::remove_file(&uploaded);
+            let batch = format!("put {} {}/up.bin\n", payload.display(), target.remote_dir);
+            let up = transfer(target, args, key, work, &batch).await?;
+            let _ = std::fs::remove_file(&fetched);
+            let batch = format!("get {}/down.bin {}\n", target.remote_dir, fetched.display());
+            let down = transfer(target, args, key, work, &batch).await?;
+            for (what, path) in [("upload", &uploaded), ("download", &fetched)] {
+                let got = std::fs::metadata(path).map_err(|e| format!("{what} left no file: {e}"))?.len();
+                if got != size {
+                    return Err(format!("{} {what}: {got} bytes instead of {size}", target.name));
+                }
+            }
+            let _ = std::fs::remove_file(&uploaded);
+            eprintln!(
+                "  run {}: {:<14} upload {:>4.0} MiB/s, download {:>4.0} MiB/s",
+                rep + 1,
+                target.name,
+                up.speed,
+                down.speed
+            );
+            fig.up.push(up);
+            fig.down.push(down);
+        }
+    }
     let _ = std::fs::remove_file(&fetched);
-    let _ = std::fs::remove_file(&down_source);
+    for target in targets.iter() {
+        let _ = std::fs::remove_file(target.local_dir.join("down.bin"));
+    }
     Ok(figures)
 }
 
@@ -289,45 +348,69 @@ async fn run(args: Args) -> Result<(), String> {
     let shutdown = server.shutdown_handle();
     let served = tokio::spawn(server.run());
 
-    let mut results: Vec<(&str, Figures)> = Vec::new();
-    let framework = Target { name: "ssh-framework", port: our_port, user: "bench".into(), remote_dir: String::new(), local_dir: ours };
-    eprintln!("measuring ssh-framework on port {our_port}");
-    results.push((framework.name, measure(&framework, &args, &client_key, &work, &payload).await?));
-
+    let mut targets = vec![Target {
+        name: "ssh-framework",
+        port: our_port,
+        user: "bench".into(),
+        remote_dir: String::new(),
+        local_dir: ours,
+        cpu: Cpu::OwnProcess,
+        login: Duration::ZERO,
+    }];
+    let mut sshd = None;
     if args.sshd.exists() {
         let host_key = dir.path().join("sshd_host_key");
         keygen(&host_key)?;
         match start_sshd(&args.sshd, dir.path(), &host_key, &authorized).await {
-            Ok(mut sshd) => {
-                let openssh = Target {
+            Ok(started) => {
+                targets.push(Target {
                     name: "OpenSSH sshd",
-                    port: sshd.port,
+                    port: started.port,
                     user: current_user(),
                     remote_dir: theirs.display().to_string(),
                     local_dir: theirs.clone(),
-                };
-                eprintln!("measuring OpenSSH sshd (internal-sftp) on port {}", sshd.port);
-                let measured = measure(&openssh, &args, &client_key, &work, &payload).await;
-                let _ = sshd.child.kill().await;
-                results.push((openssh.name, measured?));
+                    cpu: started.child.id().map_or(Cpu::OwnProcess, Cpu::Tree),
+                    login: Duration::ZERO,
+                });
+                sshd = Some(started);
             }
             Err(e) => eprintln!("sshd skipped: {e}"),
         }
     } else {
         eprintln!("{} not found: OpenSSH skipped", args.sshd.display());
     }
+    for t in &targets {
+        eprintln!("{} listens on port {}", t.name, t.port);
+    }
+    let measured = measure(&mut targets, &args, &client_key, &work, &payload).await;
+    if let Some(mut sshd) = sshd {
+        let _ = sshd.child.kill().await;
+    }
     shutdown.shutdown();
     let _ = tokio::time::timeout(Duration::from_secs(10), served).await;
+    let figures = measured?;
 
     let cipher = args.cipher.as_deref().unwrap_or("client default");
-    println!("SFTP, {} MiB file, best of {} runs, cipher: {cipher}", args.size_mib, args.reps);
-    println!("| server | upload MiB/s | download MiB/s |");
-    println!("|---|---:|---:|");
-    for (name, f) in &results {
-        println!("| {name} | {:.0} | {:.0} |", f.up, f.down);
+    let cpu = |v: Option<f64>| v.map_or("-".to_owned(), |c| format!("{c:.2}"));
+    println!("SFTP, {} MiB file, best of {} runs (alternating servers), cipher: {cipher}", args.size_mib, args.reps);
+    println!("| server | upload MiB/s | download MiB/s | server CPU s/GiB up | server CPU s/GiB down |");
+    println!("|---|---:|---:|---:|---:|");
+    for (t, f) in targets.iter().zip(&figures) {
+        println!(
+            "| {} | {:.0} | {:.0} | {} | {} |",
+            t.name,
+            best(&f.up),
+            best(&f.down),
+            cpu(median_cpu(&f.up)),
+            cpu(median_cpu(&f.down))
+        );
     }
-    if let [(_, ours), (_, theirs)] = results.as_slice() {
-        println!("| ratio (ours / OpenSSH) | {:.2} | {:.2} |", ours.up / theirs.up, ours.down / theirs.down);
+    if let [ours, theirs] = figures.as_slice() {
+        println!(
+            "| ratio (ours / OpenSSH) | {:.2} | {:.2} | | |",
+            best(&ours.up) / best(&theirs.up),
+            best(&ours.down) / best(&theirs.down)
+        );
     }
     Ok(())
 }
