@@ -114,6 +114,8 @@ enum Cpu {
     OwnProcess,
     /// A process and the children it has reaped (sshd's per-connection processes).
     Tree(u32),
+    /// The children this process has reaped: the `sftp` and `ssh` clients.
+    Clients,
 }
 
 impl Cpu {
@@ -122,6 +124,7 @@ impl Cpu {
         let (pid, fields) = match self {
             Cpu::OwnProcess => ("self".to_owned(), 11..13),
             Cpu::Tree(pid) => (pid.to_string(), 11..15),
+            Cpu::Clients => ("self".to_owned(), 13..15),
         };
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
         let after_name: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
@@ -179,19 +182,22 @@ async fn sftp(target: &Target, key: &Path, cwd: &Path, cipher: Option<&str>, bat
 struct Sample {
     speed: f64,
     cpu_per_gib: Option<f64>,
+    client_cpu_per_gib: Option<f64>,
 }
 
 /// Runs one `sftp -b` transfer of `mib` MiB and measures it.
 async fn transfer(target: &Target, args: &Args, key: &Path, work: &Path, batch: &str) -> Result<Sample, String> {
     let before = target.cpu.seconds();
+    let clients_before = Cpu::Clients.seconds();
     let total = sftp(target, key, work, args.cipher.as_deref(), batch).await?;
     // Let sshd reap the connection's processes so their time is counted.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let after = target.cpu.seconds();
+    let clients_after = Cpu::Clients.seconds();
     let mib = args.size_mib as f64;
     let speed = mib / total.saturating_sub(target.login).as_secs_f64().max(1e-3);
-    let cpu_per_gib = before.zip(after).map(|(b, a)| (a - b) * 1024.0 / mib);
-    Ok(Sample { speed, cpu_per_gib })
+    let per_gib = |b: Option<f64>, a: Option<f64>| b.zip(a).map(|(b, a)| (a - b) * 1024.0 / mib);
+    Ok(Sample { speed, cpu_per_gib: per_gib(before, after), client_cpu_per_gib: per_gib(clients_before, clients_after) })
 }
 
 #[derive(Debug, Default)]
@@ -204,8 +210,8 @@ fn best(samples: &[Sample]) -> f64 {
     samples.iter().map(|s| s.speed).fold(0.0, f64::max)
 }
 
-fn median_cpu(samples: &[Sample]) -> Option<f64> {
-    let mut v: Vec<f64> = samples.iter().filter_map(|s| s.cpu_per_gib).collect();
+fn median_cpu(samples: &[Sample], which: fn(&Sample) -> Option<f64>) -> Option<f64> {
+    let mut v: Vec<f64> = samples.iter().filter_map(which).collect();
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied()
 }
@@ -393,16 +399,20 @@ async fn run(args: Args) -> Result<(), String> {
     let cipher = args.cipher.as_deref().unwrap_or("client default");
     let cpu = |v: Option<f64>| v.map_or("-".to_owned(), |c| format!("{c:.2}"));
     println!("SFTP, {} MiB file, best of {} runs (alternating servers), cipher: {cipher}", args.size_mib, args.reps);
-    println!("| server | upload MiB/s | download MiB/s | server CPU s/GiB up | server CPU s/GiB down |");
+    println!("| server | upload MiB/s | download MiB/s | server CPU s/GiB up / down | client CPU s/GiB up / down |");
     println!("|---|---:|---:|---:|---:|");
+    let server = |s: &Sample| s.cpu_per_gib;
+    let client = |s: &Sample| s.client_cpu_per_gib;
     for (t, f) in targets.iter().zip(&figures) {
         println!(
-            "| {} | {:.0} | {:.0} | {} | {} |",
+            "| {} | {:.0} | {:.0} | {} / {} | {} / {} |",
             t.name,
             best(&f.up),
             best(&f.down),
-            cpu(median_cpu(&f.up)),
-            cpu(median_cpu(&f.down))
+            cpu(median_cpu(&f.up, server)),
+            cpu(median_cpu(&f.down, server)),
+            cpu(median_cpu(&f.up, client)),
+            cpu(median_cpu(&f.down, client))
         );
     }
     if let [ours, theirs] = figures.as_slice() {
