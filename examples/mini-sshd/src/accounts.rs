@@ -1,0 +1,245 @@
+//! Who may log in and how: the accounts built from the command line, and the
+//! rule that decides each authentication attempt, multi-factor chains included.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+
+use ssh_framework::keys::ssh_key::authorized_keys::AuthorizedKeys;
+use ssh_framework::keys::ssh_key::public::KeyData;
+use ssh_framework::{Auth, Method, MethodSet};
+
+use crate::args::Args;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// One user's credentials.
+#[derive(Default)]
+pub(crate) struct Account {
+    password: Option<String>,
+    /// Key data only: comments and options of authorized_keys lines play no part in matching.
+    keys: Vec<KeyData>,
+    code: Option<String>,
+    /// `--require`: the methods to pass in order.
+    chain: Option<Vec<Method>>,
+}
+
+impl fmt::Debug for Account {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Account")
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("keys", &self.keys.len())
+            .field("code", &self.code.as_ref().map(|_| "***"))
+            .field("chain", &self.chain)
+            .finish()
+    }
+}
+
+impl Account {
+    /// The methods this account has a credential for.
+    fn configured(&self) -> MethodSet {
+        let mut set = MethodSet::EMPTY;
+        if self.password.is_some() {
+            set.insert(Method::Password);
+        }
+        if !self.keys.is_empty() {
+            set.insert(Method::PublicKey);
+        }
+        if self.code.is_some() {
+            set.insert(Method::KeyboardInteractive);
+        }
+        set
+    }
+
+    /// Whether `password` is this account's password.
+    pub(crate) fn password_is(&self, password: &str) -> bool {
+        self.password.as_deref().is_some_and(|p| constant_time_eq(p.as_bytes(), password.as_bytes()))
+    }
+
+    /// Whether `code` is this account's keyboard-interactive code.
+    pub(crate) fn code_is(&self, code: &str) -> bool {
+        self.code.as_deref().is_some_and(|c| constant_time_eq(c.as_bytes(), code.as_bytes()))
+    }
+
+    /// Whether `key` is one of this account's authorized keys.
+    pub(crate) fn authorizes(&self, key: &KeyData) -> bool {
+        self.keys.iter().any(|k| k == key)
+    }
+}
+
+/// Compares secrets without an early exit on the first differing byte.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Every account, by user name.
+#[derive(Debug, Default)]
+pub(crate) struct Accounts {
+    users: HashMap<String, Account>,
+    /// What unknown users are offered: every method some account has, so that
+    /// the list does not tell which user names exist.
+    offered: MethodSet,
+}
+
+impl Accounts {
+    /// Builds the accounts from the command line, reading authorized_keys files;
+    /// `demo_password`, when given, adds user `demo` with that password.
+    pub(crate) fn from_args(args: &Args, demo_password: Option<&str>) -> Result<Self, BoxError> {
+        let mut users: HashMap<String, Account> = HashMap::new();
+        if let Some(password) = demo_password {
+            users.entry("demo".into()).or_default().password = Some(password.to_owned());
+        }
+        for entry in &args.users {
+            let account = users.entry(entry.user.clone()).or_default();
+            if account.password.replace(entry.secret.clone()).is_some() {
+                return Err(format!("--user {}: given twice", entry.user).into());
+            }
+        }
+        for entry in &args.kbd_interactive {
+            let account = users.entry(entry.user.clone()).or_default();
+            if account.code.replace(entry.secret.clone()).is_some() {
+                return Err(format!("--kbd-interactive {}: given twice", entry.user).into());
+            }
+        }
+        for entry in &args.authorized_keys {
+            let keys = read_authorized_keys(&entry.path)
+                .map_err(|e| format!("--authorized-keys {}:{}: {e}", entry.user, entry.path.display()))?;
+            users.entry(entry.user.clone()).or_default().keys.extend(keys);
+        }
+        for entry in &args.require {
+            let account = users.entry(entry.user.clone()).or_default();
+            if account.chain.is_some() {
+                return Err(format!("--require {}: given twice", entry.user).into());
+            }
+            let configured = account.configured();
+            if let Some(missing) = entry.methods.iter().find(|m| **m != Method::None && !configured.contains(**m)) {
+                let flag = match missing {
+                    Method::Password => "--user",
+                    Method::PublicKey => "--authorized-keys",
+                    _ => "--kbd-interactive",
+                };
+                return Err(format!("--require {}: `{missing}` needs {flag} {}:...", entry.user, entry.user).into());
+            }
+            account.chain = Some(entry.methods.clone());
+        }
+        let offered = users.values().fold(MethodSet::EMPTY, |set, a| {
+            let set = a.configured().iter().fold(set, MethodSet::with);
+            a.chain.iter().flatten().filter(|m| **m != Method::None).fold(set, |s, m| s.with(*m))
+        });
+        Ok(Accounts { users, offered })
+    }
+
+    /// The user names, sorted (for the startup log).
+    pub(crate) fn names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.users.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+
+    /// The methods listed to `user` before any has passed: the first of a
+    /// chain, or every method the account has a credential for.
+    pub(crate) fn allowed(&self, user: &str) -> MethodSet {
+        match self.users.get(user) {
+            Some(Account { chain: Some(chain), .. }) => MethodSet::single(chain[0]),
+            Some(account) => account.configured(),
+            None => self.offered,
+        }
+    }
+
+    /// Decides one attempt with `method`, which `verify` checks against the account.
+    ///
+    /// Without a chain any configured method accepts. With one, `method` must
+    /// be the next in the chain after those already `passed`; it then answers
+    /// [`Auth::Partial`] with the method after it, or [`Auth::Accept`] at the end.
+    pub(crate) fn decide(&self, user: &str, method: Method, passed: &[Method], verify: impl FnOnce(&Account) -> bool) -> Auth {
+        let Some(account) = self.users.get(user) else {
+            return Auth::Reject;
+        };
+        match &account.chain {
+            None => Auth::from_bool(account.configured().contains(method) && verify(account)),
+            Some(chain) => {
+                let done = passed;
+                if !chain.starts_with(done) || chain.get(done.len()) != Some(&method) || !verify(account) {
+                    return Auth::Reject;
+                }
+                match chain.get(done.len() + 1) {
+                    Some(next) => Auth::Partial(MethodSet::single(*next)),
+                    None => Auth::Accept,
+                }
+            }
+        }
+    }
+}
+
+/// Reads the keys of an OpenSSH authorized_keys file (comments, blank lines and options allowed).
+fn read_authorized_keys(path: &Path) -> Result<Vec<KeyData>, BoxError> {
+    let text = std::fs::read_to_string(path)?;
+    let mut keys = Vec::new();
+    for (index, entry) in AuthorizedKeys::new(&text).enumerate() {
+        let entry = entry.map_err(|e| format!("entry {}: {e}", index + 1))?;
+        keys.push(entry.public_key().key_data().clone());
+    }
+    if keys.is_empty() {
+        return Err("no keys in the file".into());
+    }
+    Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn accounts(argv: &[&str]) -> Accounts {
+        let args = Args::parse_from(std::iter::once("mini-sshd").chain(argv.iter().copied()));
+        Accounts::from_args(&args, None).unwrap()
+    }
+
+    #[test]
+    fn single_method_users_accept_any_configured_method() {
+        let a = accounts(&["--user", "alice:pw", "--kbd-interactive", "alice:123"]);
+        assert_eq!(a.decide("alice", Method::Password, &[], |a| a.password_is("pw")), Auth::Accept);
+        assert_eq!(a.decide("alice", Method::Password, &[], |a| a.password_is("no")), Auth::Reject);
+        assert_eq!(a.decide("alice", Method::KeyboardInteractive, &[], |a| a.code_is("123")), Auth::Accept);
+        assert_eq!(a.decide("alice", Method::None, &[], |_| true), Auth::Reject);
+        assert_eq!(a.decide("bob", Method::Password, &[], |_| true), Auth::Reject);
+        assert_eq!(a.allowed("alice"), MethodSet::from([Method::Password, Method::KeyboardInteractive]));
+    }
+
+    #[test]
+    fn chains_start_with_their_first_method_and_answer_partial() {
+        let a = accounts(&["--user", "alice:pw", "--kbd-interactive", "alice:123", "--require", "alice:password,keyboard-interactive"]);
+        assert_eq!(a.allowed("alice"), MethodSet::single(Method::Password));
+        assert_eq!(
+            a.decide("alice", Method::Password, &[], |a| a.password_is("pw")),
+            Auth::Partial(MethodSet::single(Method::KeyboardInteractive))
+        );
+        assert_eq!(a.decide("alice", Method::KeyboardInteractive, &[Method::Password], |a| a.code_is("123")), Auth::Accept);
+        assert_eq!(a.decide("alice", Method::KeyboardInteractive, &[Method::Password], |a| a.code_is("1")), Auth::Reject);
+        // Out of order: the second method first, or the first again.
+        assert_eq!(a.decide("alice", Method::KeyboardInteractive, &[], |_| true), Auth::Reject);
+        assert_eq!(a.decide("alice", Method::Password, &[Method::Password], |_| true), Auth::Reject);
+    }
+
+    #[test]
+    fn unknown_users_are_offered_what_known_users_have() {
+        let a = accounts(&["--user", "alice:pw", "--require", "bob:none"]);
+        assert_eq!(a.allowed("mallory"), MethodSet::single(Method::Password));
+        assert_eq!(a.allowed("bob"), MethodSet::single(Method::None));
+        assert_eq!(a.decide("bob", Method::None, &[], |_| true), Auth::Accept);
+    }
+
+    #[test]
+    fn a_chain_needs_credentials_for_its_methods() {
+        let args = Args::parse_from(["mini-sshd", "--user", "alice:pw", "--require", "alice:password,publickey"]);
+        let error = Accounts::from_args(&args, None).unwrap_err().to_string();
+        assert!(error.contains("--authorized-keys alice"), "{error}");
+    }
+
+    #[test]
+    fn constant_time_eq_compares_whole_secrets() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}

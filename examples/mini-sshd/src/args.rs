@@ -1,0 +1,189 @@
+//! The command line: sshd_config's most used options as flags.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use ssh_framework::Method;
+
+/// mini-sshd's command line.
+///
+/// Per-user options take `NAME:VALUE` and may be repeated; a user is anyone
+/// named by at least one of `--user`, `--authorized-keys`, `--kbd-interactive`
+/// or `--require`. With none of the first three, user `demo` gets a random
+/// password, printed at startup.
+#[derive(clap::Parser, Debug, Clone)]
+#[command(name = "mini-sshd", version, about = "A small OpenSSH-compatible SSH server built on ssh-framework")]
+pub struct Args {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:2222")]
+    pub listen: SocketAddr,
+
+    /// Host key file; an ed25519 key is generated there (mode 0600) when missing, and reused after.
+    #[arg(long, value_name = "PATH", default_value = "./mini-sshd_host_ed25519_key")]
+    pub host_key: PathBuf,
+
+    /// A user who may log in with a password (repeatable).
+    #[arg(long = "user", value_name = "NAME:PASSWORD")]
+    pub users: Vec<UserSecret>,
+
+    /// An OpenSSH authorized_keys file for a user (repeatable; several files per user add up).
+    #[arg(long = "authorized-keys", value_name = "NAME:PATH")]
+    pub authorized_keys: Vec<UserFile>,
+
+    /// A keyboard-interactive code for a user, asked as "Verification code: " (repeatable).
+    #[arg(long = "kbd-interactive", value_name = "NAME:CODE")]
+    pub kbd_interactive: Vec<UserSecret>,
+
+    /// Methods a user must pass in this order, like OpenSSH's AuthenticationMethods
+    /// (repeatable; methods: none, password, publickey, keyboard-interactive).
+    #[arg(long = "require", value_name = "NAME:M1,M2[,...]")]
+    pub require: Vec<UserChain>,
+
+    /// Working directory (and HOME) for shells and commands [default: the current directory].
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// The shell that runs sessions and `-c COMMAND` for exec requests.
+    #[arg(long, value_name = "PATH", default_value = "/bin/sh")]
+    pub shell: PathBuf,
+
+    /// Glob (`*`, `?`) of environment variable names clients may set (repeatable; replaces the default).
+    #[arg(long = "accept-env", value_name = "PATTERN", default_values = ["LANG", "LC_*"])]
+    pub accept_env: Vec<String>,
+
+    /// Failed authentication attempts before disconnect.
+    #[arg(long, value_name = "N", default_value_t = 6)]
+    pub max_auth_tries: u32,
+
+    /// Seconds from connect to successful authentication.
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    pub login_grace_time: u64,
+
+    /// Session channels open at once on one connection.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub max_sessions: usize,
+
+    /// Milliseconds before a wrong password or code is answered.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub rejection_delay_ms: u64,
+}
+
+/// Splits `NAME:VALUE` at the first colon.
+fn split_user(s: &str, what: &str) -> Result<(String, String), String> {
+    match s.split_once(':') {
+        Some((user, value)) if !user.is_empty() => Ok((user.to_owned(), value.to_owned())),
+        _ => Err(format!("expected NAME:{what}, got `{s}`")),
+    }
+}
+
+/// `NAME:SECRET`: a password or keyboard-interactive code. Its `Debug` hides the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserSecret {
+    /// The user name.
+    pub user: String,
+    /// The password or code.
+    pub secret: String,
+}
+
+impl fmt::Debug for UserSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserSecret").field("user", &self.user).field("secret", &"***").finish()
+    }
+}
+
+impl FromStr for UserSecret {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (user, secret) = split_user(s, "SECRET")?;
+        if secret.is_empty() {
+            return Err(format!("the secret of `{user}` is empty"));
+        }
+        Ok(UserSecret { user, secret })
+    }
+}
+
+/// `NAME:PATH`: a file that belongs to a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserFile {
+    /// The user name.
+    pub user: String,
+    /// The file.
+    pub path: PathBuf,
+}
+
+impl FromStr for UserFile {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (user, path) = split_user(s, "PATH")?;
+        if path.is_empty() {
+            return Err(format!("the path of `{user}` is empty"));
+        }
+        Ok(UserFile { user, path: path.into() })
+    }
+}
+
+/// `NAME:M1,M2,...`: the methods a user must pass, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserChain {
+    /// The user name.
+    pub user: String,
+    /// The methods, in the order they must pass; never empty, no method twice.
+    pub methods: Vec<Method>,
+}
+
+impl FromStr for UserChain {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (user, list) = split_user(s, "M1,M2")?;
+        let mut methods = Vec::new();
+        for name in list.split(',') {
+            let method: Method = name.trim().parse().map_err(|e| format!("{e}"))?;
+            if methods.contains(&method) {
+                return Err(format!("`{method}` is listed twice for `{user}`"));
+            }
+            // Clients try `none` only as their first request, never after a partial success.
+            if method == Method::None && !methods.is_empty() {
+                return Err(format!("`none` can only come first (in the chain of `{user}`)"));
+            }
+            methods.push(method);
+        }
+        Ok(UserChain { user, methods })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn defaults_match_openssh() {
+        let args = Args::parse_from(["mini-sshd"]);
+        assert_eq!(args.listen, "127.0.0.1:2222".parse().unwrap());
+        assert_eq!(args.accept_env, ["LANG", "LC_*"]);
+        assert_eq!((args.max_auth_tries, args.login_grace_time, args.max_sessions), (6, 120, 10));
+        assert_eq!(args.rejection_delay_ms, 1000);
+    }
+
+    #[test]
+    fn per_user_options_split_at_the_first_colon() {
+        let args = Args::parse_from(["mini-sshd", "--user", "alice:pa:ss", "--require", "alice:password,keyboard-interactive"]);
+        assert_eq!(args.users, [UserSecret { user: "alice".into(), secret: "pa:ss".into() }]);
+        assert_eq!(args.require[0].methods, [Method::Password, Method::KeyboardInteractive]);
+        assert!(!format!("{:?}", args.users).contains("pa:ss"));
+    }
+
+    #[test]
+    fn chains_refuse_repeats_and_late_none() {
+        assert!("a:password,password".parse::<UserChain>().is_err());
+        assert!("a:password,none".parse::<UserChain>().is_err());
+        assert!("a:hostbased".parse::<UserChain>().is_err());
+        assert!("a:none,password".parse::<UserChain>().is_ok());
+        assert!(":password".parse::<UserChain>().is_err());
+    }
+}

@@ -1,0 +1,100 @@
+//! mini-sshd: a small SSH server that OpenSSH's `ssh` treats like sshd, built
+//! only on ssh-framework's public API.
+//!
+//! It shows every handler kind at work: password, publickey (OpenSSH
+//! `authorized_keys` files), keyboard-interactive and `none` authentication,
+//! multi-factor chains (`--require`, like sshd's `AuthenticationMethods`),
+//! per-user method lists, and session channels that run a real shell or
+//! command on pipes or on a pseudo-terminal with `AcceptEnv`, signals and
+//! window changes.
+//!
+//! ```no_run
+//! use clap::Parser;
+//! use example_mini_sshd::{Args, build};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! let args = Args::parse_from(["mini-sshd", "--listen", "127.0.0.1:0", "--user", "alice:secret"]);
+//! let (server, line) = build(args).await?;
+//! println!("{line}");
+//! server.run().await?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod accounts;
+pub mod args;
+mod glob;
+mod handlers;
+mod process;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use rand::RngExt;
+use ssh_framework::Server;
+
+pub use crate::args::Args;
+use crate::accounts::Accounts;
+use crate::handlers::{MiniSshd, SessionConfig};
+
+/// The error of [`build`]: a bad option, an unreadable file, or a port already in use.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// `PATH` for sessions when the server itself has none.
+const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+/// Builds and binds the server described by `args`, and returns it with the
+/// line to print at startup: where it listens, the host key fingerprint, and,
+/// when no credentials were given, the `ssh` command and random password of
+/// user `demo`.
+pub async fn build(args: Args) -> Result<(Server, String), BoxError> {
+    let demo_password = (args.users.is_empty() && args.authorized_keys.is_empty() && args.kbd_interactive.is_empty())
+        .then(random_password);
+    let accounts = Accounts::from_args(&args, demo_password.as_deref())?;
+
+    let root = match &args.root {
+        Some(root) => root.clone(),
+        None => std::env::current_dir()?,
+    };
+    let root = root.canonicalize().map_err(|e| format!("--root {}: {e}", root.display()))?;
+    if !root.is_dir() {
+        return Err(format!("--root {}: not a directory", root.display()).into());
+    }
+    tracing::info!(users = ?accounts.names(), root = %root.display(), shell = %args.shell.display(), "configured");
+    let sessions = SessionConfig {
+        root,
+        shell: args.shell.clone(),
+        accept_env: args.accept_env.clone(),
+        path: std::env::var("PATH").unwrap_or_else(|_| DEFAULT_PATH.to_owned()),
+    };
+
+    let server = Server::builder()
+        .handlers(MiniSshd { accounts, sessions })
+        .listen(args.listen)
+        .host_key_file(&args.host_key)
+        .server_id(concat!("mini-sshd_", env!("CARGO_PKG_VERSION")))
+        .max_auth_tries(args.max_auth_tries)
+        .login_grace_time(Duration::from_secs(args.login_grace_time))
+        .max_sessions(args.max_sessions)
+        .rejection_delay(Duration::from_millis(args.rejection_delay_ms))
+        .build()
+        .await?;
+
+    let addr = server.local_addrs().first().copied().ok_or("the server has no listening address")?;
+    let fingerprints = server.host_key_fingerprints().join(", ");
+    let mut line = format!("mini-sshd listening on {addr} (host key {fingerprints})");
+    if let Some(password) = demo_password {
+        let host = match addr.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        line.push_str(&format!("; try: ssh -p {} demo@{host} (password: {password})", addr.port()));
+    }
+    Ok((server, line))
+}
+
+/// 16 alphanumeric characters from the thread's cryptographic generator (about 95 bits).
+fn random_password() -> String {
+    rand::rng().sample_iter(rand::distr::Alphanumeric).take(16).map(char::from).collect()
+}

@@ -1,0 +1,473 @@
+//! Running a shell or command for a session channel: on pipes (stdout and
+//! stderr apart) or on a pseudo-terminal, with the channel's stdin, signals
+//! and window changes delivered while it runs, and its exit reported as
+//! `exit-status` or `exit-signal`.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal as nix_signal;
+use nix::unistd::Pid;
+use rustix::termios::{self, ControlModes, InputModes, LocalModes, OptionalActions, OutputModes, SpecialCodeIndex};
+use bytes::Bytes;
+use ssh_framework::channel::{Events, Output, Stdin};
+use ssh_framework::{ChannelEvent, ChannelIo, ExitStatus, PtyRequest, Signal, WindowSize};
+use tokio::sync::watch;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+
+/// Read buffer for child output: large, so bulk transfers take few system calls and packets.
+const BUFFER: usize = 256 << 10;
+/// Pipe capacity asked of the kernel (Linux allows up to 1 MiB unprivileged); 64 KiB otherwise.
+const PIPE_SIZE: usize = 1 << 20;
+/// Stdin read ahead of the child while its output is not waiting on the client.
+///
+/// russh re-opens the client's window as soon as data arrives rather than
+/// when it is consumed, and stops the whole connection (the window adjusts our
+/// output waits for included) while one channel's queue is full. So stdin must
+/// go on being read while child output waits to be sent, or `cat` deadlocks;
+/// past this much, reading pauses only while no output is waiting.
+const STDIN_AHEAD: usize = 4 << 20;
+/// After the child exits, its pty output is read until this long passes without any:
+/// a background process may keep the terminal open forever.
+const PTY_DRAIN_IDLE: Duration = Duration::from_millis(100);
+
+/// What to run: a program with its `argv[0]`, arguments, environment and directory.
+#[derive(Debug, Clone)]
+pub(crate) struct Launch {
+    /// The executable.
+    pub(crate) program: PathBuf,
+    /// `argv[0]`: `-sh` makes a login shell, as sshd does for `shell` requests.
+    pub(crate) argv0: String,
+    /// The arguments after `argv[0]`.
+    pub(crate) args: Vec<String>,
+    /// The whole environment (nothing is inherited from the server).
+    pub(crate) env: Vec<(String, String)>,
+    /// The working directory.
+    pub(crate) dir: PathBuf,
+}
+
+impl Launch {
+    fn command(&self) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(&self.program);
+        command
+            .arg0(&self.argv0)
+            .args(&self.args)
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(&self.dir)
+            // The channel may go away at any time (client gone, body aborted): never leave the child behind.
+            .kill_on_drop(true);
+        command
+    }
+}
+
+/// Runs `launch` on the channel, on a pty when one was allowed, and returns how it ended.
+pub(crate) async fn run(launch: &Launch, pty: Option<&PtyRequest>, io: ChannelIo) -> ExitStatus {
+    let result = match pty {
+        None => run_piped(launch, io).await,
+        Some(pty) => run_on_pty(launch, pty, io).await,
+    };
+    result.unwrap_or_else(|error| {
+        tracing::warn!(%error, "session I/O failed");
+        ExitStatus::FAILURE
+    })
+}
+
+/// Tells the client why nothing runs, the way a shell does for a missing command.
+async fn report_spawn_failure(output: &mut Output, launch: &Launch, error: &io::Error) -> io::Result<ExitStatus> {
+    tracing::warn!(program = %launch.program.display(), %error, "cannot start the session's program");
+    let message = format!("mini-sshd: {}: {error}\r\n", launch.program.display());
+    let _ = output.write_all(message.as_bytes()).await;
+    let _ = output.flush().await;
+    Ok(ExitStatus::Code(127))
+}
+
+/// Pipes: stdin, stdout and stderr kept apart; the child's stdin closes at the client's EOF.
+async fn run_piped(launch: &Launch, io: ChannelIo) -> io::Result<ExitStatus> {
+    let (stdin, mut stdout, mut stderr, mut events) = io.split();
+    let mut command = launch.command();
+    command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(error) => return report_spawn_failure(&mut stderr, launch, &error).await,
+    };
+    let pid = child.id();
+    tracing::debug!(pid, "started on pipes");
+    let (Some(child_stdin), Some(child_stdout), Some(child_stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        return Err(io::Error::other("the child's pipes are missing"));
+    };
+    for pipe in [child_stdin.as_fd(), child_stdout.as_fd(), child_stderr.as_fd()] {
+        // Larger pipes mean fewer wake-ups per megabyte; the default still works.
+        let _ = rustix::pipe::fcntl_setpipe_size(pipe, PIPE_SIZE);
+    }
+
+    let sending = Sending::default();
+    // Dropping the pipe at the end closes it: the child reads EOF, as the client sent.
+    let input = feed(stdin, child_stdin, sending.subscribe());
+    let output = async {
+        let (out, err) =
+            tokio::join!(pump(child_stdout, &mut stdout, &sending), pump(child_stderr, &mut stderr, &sending));
+        // A failed write means the client is gone; the child is killed when dropped.
+        out?;
+        err?;
+        child.wait().await
+    };
+    supervise(output, input, &mut events, |event| match event {
+        ChannelEvent::Signal(signal) => deliver(pid, &signal),
+        // Without a pty there is no terminal to resize.
+        _ => {}
+    })
+    .await
+}
+
+/// Counts writes of child output to the client in progress, for [`feed`].
+#[derive(Debug, Default)]
+struct Sending(watch::Sender<usize>);
+
+impl Sending {
+    fn subscribe(&self) -> watch::Receiver<usize> {
+        self.0.subscribe()
+    }
+
+    /// Writes all of `bytes`, counted as in progress until done (or dropped).
+    async fn write_all(&self, output: &mut Output, bytes: &[u8]) -> io::Result<()> {
+        struct InProgress<'a>(&'a watch::Sender<usize>);
+        impl Drop for InProgress<'_> {
+            fn drop(&mut self) {
+                self.0.send_modify(|n| *n -= 1);
+            }
+        }
+        self.0.send_modify(|n| *n += 1);
+        let _in_progress = InProgress(&self.0);
+        output.write_all(bytes).await
+    }
+}
+
+/// Copies the client's stdin to the child until EOF. Reading runs ahead of
+/// the child by up to [`STDIN_AHEAD`] bytes, and without limit while child
+/// output is being written to the client (see [`STDIN_AHEAD`]). Once the
+/// child takes no more input (it closed stdin or exited) the rest is read and
+/// dropped, so the connection never stalls on this channel.
+async fn feed(mut stdin: Stdin, mut sink: impl AsyncWrite + Unpin, mut sending: watch::Receiver<usize>) -> io::Result<u64> {
+    let mut queue: VecDeque<Bytes> = VecDeque::new();
+    let mut queued = 0usize;
+    let mut written = 0u64;
+    let mut eof = false;
+    let mut failure: Option<io::Error> = None;
+    let mut peak = 0usize;
+    let mut output_gone = false;
+    while !(eof && queue.is_empty()) {
+        let may_read = !eof && (queued < STDIN_AHEAD || *sending.borrow_and_update() > 0);
+        tokio::select! {
+            result = sink.write(queue.front().map_or(&[][..], |b| &b[..])), if !queue.is_empty() => match result {
+                Ok(n) if n > 0 => {
+                    written += n as u64;
+                    queued -= n;
+                    if let Some(front) = queue.front_mut() {
+                        bytes::Buf::advance(front, n);
+                        if front.is_empty() {
+                            queue.pop_front();
+                        }
+                    }
+                }
+                // The child takes no more input: what is queued and what follows is dropped.
+                other => {
+                    failure = Some(other.err().unwrap_or_else(|| io::ErrorKind::WriteZero.into()));
+                    queue.clear();
+                    queued = 0;
+                }
+            },
+            read = stdin.fill_buf(), if may_read => {
+                let chunk = read?;
+                let n = chunk.len();
+                if n == 0 {
+                    eof = true;
+                } else if failure.is_none() {
+                    queue.push_back(Bytes::copy_from_slice(chunk));
+                    queued += n;
+                    peak = peak.max(queued);
+                }
+                stdin.consume(n);
+            }
+            // Output started waiting: reading may have to resume.
+            changed = sending.changed(), if !may_read && !eof && !output_gone => {
+                // Once the output side is gone nothing can wait on it any more.
+                output_gone = changed.is_err();
+            }
+        }
+    }
+    let _ = sink.flush().await;
+    tracing::debug!(written, peak, "stdin done");
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(written),
+    }
+}
+
+/// Copies one of the child's outputs to the channel until the child closes it.
+async fn pump(reader: impl AsyncRead + Unpin, writer: &mut Output, sending: &Sending) -> io::Result<u64> {
+    let mut reader = BufReader::with_capacity(BUFFER, reader);
+    let mut copied = 0u64;
+    loop {
+        let chunk = reader.fill_buf().await?;
+        if chunk.is_empty() {
+            break;
+        }
+        let n = chunk.len();
+        sending.write_all(writer, chunk).await?;
+        reader.consume(n);
+        copied += n as u64;
+    }
+    writer.flush().await?;
+    Ok(copied)
+}
+
+/// A pseudo-terminal: TERM, size and modes from the request; output and errors share the terminal.
+async fn run_on_pty(launch: &Launch, request: &PtyRequest, io: ChannelIo) -> io::Result<ExitStatus> {
+    let (stdin, mut stdout, mut stderr, mut events) = io.split();
+    let (pty, pts) = pty_process::open().map_err(io::Error::other)?;
+    let _ = pty.resize(pty_size(request.size));
+    if let Err(error) = apply_modes(&pts, &request.modes) {
+        tracing::debug!(%error, "terminal modes not applied");
+    }
+    let mut launch = launch.clone();
+    if let Ok(name) = rustix::pty::ptsname(&pty, Vec::new()) {
+        launch.env.push(("SSH_TTY".into(), name.to_string_lossy().into_owned()));
+    }
+    // A second descriptor of the terminal's master side, for resizing while the halves are busy.
+    let resizer: OwnedFd = pty.as_fd().try_clone_to_owned()?;
+    let command = pty_process::Command::from(launch.command());
+    let mut child = match command.spawn(pts) {
+        Ok(child) => child,
+        Err(error) => return report_spawn_failure(&mut stderr, &launch, &io::Error::other(error)).await,
+    };
+    let pid = child.id();
+    tracing::debug!(pid, term = %request.term, "started on a pty");
+    let (mut reader, writer) = pty.into_split();
+
+    let sending = Sending::default();
+    // A terminal has no half-close: at the client's EOF input just stops, as with OpenSSH.
+    let input = feed(stdin, writer, sending.subscribe());
+    let output = async {
+        let mut buffer = vec![0u8; BUFFER];
+        let mut status = None;
+        loop {
+            let n = tokio::select! {
+                biased;
+                read = reader.read(&mut buffer) => match read {
+                    Ok(n) => n,
+                    // Linux answers EIO once the last process holding the terminal closed it.
+                    Err(error) if error.raw_os_error() == Some(nix::errno::Errno::EIO as i32) => 0,
+                    Err(error) => return Err(error),
+                },
+                exited = child.wait(), if status.is_none() => {
+                    status = Some(exited?);
+                    continue;
+                }
+                () = tokio::time::sleep(PTY_DRAIN_IDLE), if status.is_some() => 0,
+            };
+            if n == 0 {
+                break;
+            }
+            sending.write_all(&mut stdout, &buffer[..n]).await?;
+        }
+        stdout.flush().await?;
+        match status {
+            Some(status) => Ok(status),
+            None => child.wait().await,
+        }
+    };
+    supervise(output, input, &mut events, |event| match event {
+        ChannelEvent::Signal(signal) => deliver(pid, &signal),
+        ChannelEvent::WindowChange(size) => {
+            if let Err(error) = termios::tcsetwinsize(&resizer, pty_winsize(size)) {
+                tracing::debug!(%error, "resize failed");
+            }
+        }
+        _ => {}
+    })
+    .await
+}
+
+/// Drives a running child: `output` (drain, then wait) decides when it is over;
+/// `input` and channel events are served meanwhile and never hold it up.
+async fn supervise(
+    output: impl Future<Output = io::Result<std::process::ExitStatus>>,
+    input: impl Future<Output = io::Result<u64>>,
+    events: &mut Events,
+    mut on_event: impl FnMut(ChannelEvent),
+) -> io::Result<ExitStatus> {
+    tokio::pin!(output, input);
+    let mut input_done = false;
+    let mut events_open = true;
+    loop {
+        tokio::select! {
+            // Output first: once the child is reaped its pid may be reused, so no signal may follow.
+            biased;
+            status = &mut output => {
+                let status = exit_status(status?);
+                tracing::debug!(?status, "exited");
+                return Ok(status);
+            }
+            event = events.recv(), if events_open => match event {
+                Some(event) => on_event(event),
+                None => events_open = false,
+            },
+            copied = &mut input, if !input_done => {
+                input_done = true;
+                if let Err(error) = copied {
+                    // Usually EPIPE: the child exited or closed its stdin; what it wrote still drains.
+                    tracing::debug!(%error, "stdin not delivered in full");
+                }
+            }
+        }
+    }
+}
+
+/// Maps a child's end to SSH: `exit-status` with the code, or `exit-signal`
+/// with the signal's name (without `SIG`) when a signal killed it.
+pub(crate) fn exit_status(status: std::process::ExitStatus) -> ExitStatus {
+    if let Some(code) = status.code() {
+        return ExitStatus::Code(code as u32);
+    }
+    match status.signal() {
+        Some(number) => match nix_signal::Signal::try_from(number) {
+            Ok(signal) => ExitStatus::Signal {
+                signal: Signal::new(signal.as_str()),
+                core_dumped: status.core_dumped(),
+                message: String::new(),
+            },
+            // A signal with no portable name (a real-time one): report it the way shells do.
+            Err(_) => ExitStatus::Code(128 + number as u32),
+        },
+        None => ExitStatus::FAILURE,
+    }
+}
+
+/// Sends the client's `signal` request to the child.
+fn deliver(pid: Option<u32>, signal: &Signal) {
+    let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) else { return };
+    match format!("SIG{}", signal.name()).parse::<nix_signal::Signal>() {
+        Ok(sig) => {
+            tracing::debug!(pid, %signal, "delivering signal");
+            if let Err(error) = nix_signal::kill(Pid::from_raw(pid), sig) {
+                tracing::debug!(pid, %signal, %error, "signal not delivered");
+            }
+        }
+        Err(_) => tracing::debug!(%signal, "unknown signal; ignored"),
+    }
+}
+
+fn clamp(n: u32) -> u16 {
+    u16::try_from(n).unwrap_or(u16::MAX)
+}
+
+fn pty_size(size: WindowSize) -> pty_process::Size {
+    pty_process::Size::new_with_pixel(clamp(size.rows), clamp(size.cols), clamp(size.pix_width), clamp(size.pix_height))
+}
+
+fn pty_winsize(size: WindowSize) -> termios::Winsize {
+    termios::Winsize {
+        ws_row: clamp(size.rows),
+        ws_col: clamp(size.cols),
+        ws_xpixel: clamp(size.pix_width),
+        ws_ypixel: clamp(size.pix_height),
+    }
+}
+
+/// Applies the encoded terminal modes of a `pty-req` (RFC 4254 §8), as sshd does.
+fn apply_modes(pts: impl AsFd, modes: &[(u8, u32)]) -> io::Result<()> {
+    if modes.is_empty() {
+        return Ok(());
+    }
+    let mut t = termios::tcgetattr(&pts)?;
+    for &(opcode, value) in modes {
+        let on = value != 0;
+        let special = match opcode {
+            1 => Some(SpecialCodeIndex::VINTR),
+            2 => Some(SpecialCodeIndex::VQUIT),
+            3 => Some(SpecialCodeIndex::VERASE),
+            4 => Some(SpecialCodeIndex::VKILL),
+            5 => Some(SpecialCodeIndex::VEOF),
+            6 => Some(SpecialCodeIndex::VEOL),
+            7 => Some(SpecialCodeIndex::VEOL2),
+            8 => Some(SpecialCodeIndex::VSTART),
+            9 => Some(SpecialCodeIndex::VSTOP),
+            10 => Some(SpecialCodeIndex::VSUSP),
+            12 => Some(SpecialCodeIndex::VREPRINT),
+            13 => Some(SpecialCodeIndex::VWERASE),
+            14 => Some(SpecialCodeIndex::VLNEXT),
+            18 => Some(SpecialCodeIndex::VDISCARD),
+            _ => None,
+        };
+        if let Some(index) = special {
+            // 255 means "disabled" on the wire; Linux spells that 0 (_POSIX_VDISABLE).
+            t.special_codes[index] = if value == 255 { 0 } else { value as u8 };
+            continue;
+        }
+        match opcode {
+            30 => t.input_modes.set(InputModes::IGNPAR, on),
+            31 => t.input_modes.set(InputModes::PARMRK, on),
+            32 => t.input_modes.set(InputModes::INPCK, on),
+            33 => t.input_modes.set(InputModes::ISTRIP, on),
+            34 => t.input_modes.set(InputModes::INLCR, on),
+            35 => t.input_modes.set(InputModes::IGNCR, on),
+            36 => t.input_modes.set(InputModes::ICRNL, on),
+            37 => t.input_modes.set(InputModes::IUCLC, on),
+            38 => t.input_modes.set(InputModes::IXON, on),
+            39 => t.input_modes.set(InputModes::IXANY, on),
+            40 => t.input_modes.set(InputModes::IXOFF, on),
+            41 => t.input_modes.set(InputModes::IMAXBEL, on),
+            42 => t.input_modes.set(InputModes::IUTF8, on),
+            50 => t.local_modes.set(LocalModes::ISIG, on),
+            51 => t.local_modes.set(LocalModes::ICANON, on),
+            52 => t.local_modes.set(LocalModes::XCASE, on),
+            53 => t.local_modes.set(LocalModes::ECHO, on),
+            54 => t.local_modes.set(LocalModes::ECHOE, on),
+            55 => t.local_modes.set(LocalModes::ECHOK, on),
+            56 => t.local_modes.set(LocalModes::ECHONL, on),
+            57 => t.local_modes.set(LocalModes::NOFLSH, on),
+            58 => t.local_modes.set(LocalModes::TOSTOP, on),
+            59 => t.local_modes.set(LocalModes::IEXTEN, on),
+            60 => t.local_modes.set(LocalModes::ECHOCTL, on),
+            61 => t.local_modes.set(LocalModes::ECHOKE, on),
+            62 => t.local_modes.set(LocalModes::PENDIN, on),
+            70 => t.output_modes.set(OutputModes::OPOST, on),
+            71 => t.output_modes.set(OutputModes::OLCUC, on),
+            72 => t.output_modes.set(OutputModes::ONLCR, on),
+            73 => t.output_modes.set(OutputModes::OCRNL, on),
+            74 => t.output_modes.set(OutputModes::ONOCR, on),
+            75 => t.output_modes.set(OutputModes::ONLRET, on),
+            90 | 91 if on => {
+                t.control_modes.remove(ControlModes::CSIZE);
+                t.control_modes.insert(if opcode == 90 { ControlModes::CS7 } else { ControlModes::CS8 });
+            }
+            92 => t.control_modes.set(ControlModes::PARENB, on),
+            93 => t.control_modes.set(ControlModes::PARODD, on),
+            // Speeds (128, 129) mean nothing on a pseudo-terminal; unknown opcodes are ignored (RFC 4254 §8).
+            _ => {}
+        }
+    }
+    Ok(termios::tcsetattr(&pts, OptionalActions::Now, &t)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_are_reported_by_name_without_sig() {
+        let killed = std::process::ExitStatus::from_raw(9);
+        assert_eq!(exit_status(killed), ExitStatus::signal("KILL"));
+        let exited = std::process::ExitStatus::from_raw(23 << 8);
+        assert_eq!(exit_status(exited), ExitStatus::Code(23));
+    }
+}
