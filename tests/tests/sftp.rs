@@ -656,6 +656,19 @@ async fn pipelined_reads_all_get_their_answer() {
     assert_eq!(got.concat(), data);
 }
 
+#[tokio::test]
+async fn a_fifo_in_the_jail_fails_instead_of_hanging_the_session() {
+    let jail = Jail::start(false).await;
+    let status = std::process::Command::new("mkfifo").arg(jail.root.join("fifo")).status().unwrap();
+    assert!(status.success());
+    std::fs::write(jail.root.join("after"), b"still served\n").unwrap();
+    let mut raw = jail.raw_sftp().await;
+    // Without a writer there is nothing to read: an error or an empty file, promptly.
+    let fifo = raw.read_file(b"fifo").await;
+    assert!(fifo.as_ref().map_or(true, |d| d.is_empty()), "{fifo:?}");
+    assert_eq!(raw.read_file(b"after").await.unwrap(), b"still served\n");
+}
+
 // ---- the jail ----
 
 #[tokio::test]

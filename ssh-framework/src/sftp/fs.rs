@@ -335,7 +335,10 @@ impl Backend for FsBackend {
                     .write(flags.write)
                     .append(flags.append)
                     .truncate(flags.truncate)
-                    .mode(mode);
+                    .mode(mode)
+                    // A FIFO or device in the jail must not block a thread
+                    // forever on open; regular files ignore the flag.
+                    .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
                 if flags.create && flags.exclusive {
                     options.create_new(true);
                 } else {

@@ -355,10 +355,10 @@ where
     }
     let left_open = shared.handles().drain();
     for handle in left_open {
-        if let Ok(Handle { open: Open::File(file), .. }) = Arc::try_unwrap(handle) {
-            if let Err(e) = shared.backend.close(file).await {
-                tracing::debug!(error = %e, "closing a file the client left open failed");
-            }
+        if let Ok(Handle { open: Open::File(file), .. }) = Arc::try_unwrap(handle)
+            && let Err(e) = shared.backend.close(file).await
+        {
+            tracing::debug!(error = %e, "closing a file the client left open failed");
         }
     }
     drop(tx);
