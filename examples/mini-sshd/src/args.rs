@@ -41,9 +41,14 @@ pub struct Args {
     #[arg(long = "require", value_name = "NAME:M1,M2[,...]")]
     pub require: Vec<UserChain>,
 
-    /// Working directory (and HOME) for shells and commands [default: the current directory].
+    /// Working directory (and HOME) for shells and commands, and the jail SFTP
+    /// and SCP serve [default: the current directory].
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
+
+    /// Serve SFTP and SCP read-only.
+    #[arg(long)]
+    pub sftp_read_only: bool,
 
     /// The shell that runs sessions and `-c COMMAND` for exec requests.
     #[arg(long, value_name = "PATH", default_value = "/bin/sh")]

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use ssh_framework::extract::{Environment, Pty, User};
 use ssh_framework::keys::PublicKey;
+use ssh_framework::sftp::{FsBackend, Sftp};
 use ssh_framework::{Auth, ChannelIo, Command, Connection, ExitStatus, Factors, Method, MethodSet, Prompt, Prompter, PtyRequest};
 
 use crate::accounts::Accounts;
@@ -75,6 +76,8 @@ impl SessionConfig {
 pub(crate) struct MiniSshd {
     pub(crate) accounts: Accounts,
     pub(crate) sessions: SessionConfig,
+    /// `--root` as a jail for SFTP and SCP.
+    pub(crate) files: FsBackend,
 }
 
 #[ssh_framework::server]
@@ -148,6 +151,13 @@ impl MiniSshd {
     async fn shell(&self, user: User, connection: Arc<Connection>, pty: Pty, env: Environment, io: ChannelIo) -> ExitStatus {
         let launch = self.sessions.launch(&user, &connection, pty.0.as_ref(), env.0, None);
         process::run(&launch, pty.0.as_ref(), io).await
+    }
+
+    /// SFTP, jailed to `--root` (read-only with `--sftp-read-only`).
+    #[subsystem("sftp")]
+    async fn sftp(&self, user: User, io: ChannelIo) -> std::io::Result<()> {
+        tracing::info!(%user, "sftp session");
+        Sftp::new(self.files.clone()).serve(io).await
     }
 
     /// `SHELL -c COMMAND`.

@@ -32,6 +32,7 @@ use std::time::Duration;
 
 use rand::RngExt;
 use ssh_framework::Server;
+use ssh_framework::sftp::FsBackend;
 
 pub use crate::args::Args;
 use crate::accounts::Accounts;
@@ -61,6 +62,7 @@ pub async fn build(args: Args) -> Result<(Server, String), BoxError> {
         return Err(format!("--root {}: not a directory", root.display()).into());
     }
     tracing::info!(users = ?accounts.names(), root = %root.display(), shell = %args.shell.display(), "configured");
+    let files = FsBackend::open(&root).map_err(|e| format!("--root {}: {e}", root.display()))?.read_only(args.sftp_read_only);
     let sessions = SessionConfig {
         root,
         shell: args.shell.clone(),
@@ -69,7 +71,7 @@ pub async fn build(args: Args) -> Result<(Server, String), BoxError> {
     };
 
     let server = Server::builder()
-        .handlers(MiniSshd { accounts, sessions })
+        .handlers(MiniSshd { accounts, sessions, files })
         .listen(args.listen)
         .host_key_file(&args.host_key)
         .server_id(concat!("mini-sshd_", env!("CARGO_PKG_VERSION")))
