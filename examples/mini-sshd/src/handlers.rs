@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use ssh_framework::extract::{Environment, Pty, User};
 use ssh_framework::keys::PublicKey;
+use ssh_framework::scp::Scp;
 use ssh_framework::sftp::{FsBackend, Sftp};
 use ssh_framework::{Auth, ChannelIo, Command, Connection, ExitStatus, Factors, Method, MethodSet, Prompt, Prompter, PtyRequest};
 
@@ -158,6 +159,12 @@ impl MiniSshd {
     async fn sftp(&self, user: User, io: ChannelIo) -> std::io::Result<()> {
         tracing::info!(%user, "sftp session");
         Sftp::new(self.files.clone()).serve(io).await
+    }
+
+    /// Legacy `scp -t` / `scp -f` (`scp -O`), over the same jail as SFTP.
+    #[exec("scp")]
+    async fn scp(&self, command: Command, io: ChannelIo) -> ExitStatus {
+        Scp::new(self.files.clone()).serve(&command, io).await
     }
 
     /// `SHELL -c COMMAND`.
