@@ -23,12 +23,19 @@ async fn main() -> Result<(), BoxError> {
         .init();
     let (server, line) = build(args).await?;
     println!("{line}");
+    // The first Ctrl-C or SIGTERM starts a graceful shutdown; a second one leaves at once.
+    let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
+    let signals = async move {
+        stop_requested().await;
+        let _ = first_tx.send(());
+        stop_requested().await;
+    };
+    let first = async move {
+        let _ = first_rx.await;
+    };
     tokio::select! {
-        served = server.run_until(stop_requested(), DRAIN) => served?,
-        // A second Ctrl-C or SIGTERM while draining: leave now.
-        () = async { stop_requested().await; stop_requested().await } => {
-            tracing::info!("stopping without waiting for sessions");
-        }
+        served = server.run_until(first, DRAIN) => served?,
+        () = signals => tracing::info!("stopping without waiting for sessions"),
     }
     Ok(())
 }
