@@ -171,16 +171,45 @@ impl Accounts {
     }
 }
 
-/// Reads the keys of an OpenSSH authorized_keys file (comments, blank lines and options allowed).
+/// Options of authorized_keys lines that mini-sshd honours by what it is: it
+/// forwards nothing and runs no `~/.ssh/rc`. A line with any other option
+/// (`from=`, `command=`, `restrict`, `no-pty`, `cert-authority`, ...) would
+/// grant more than it says here, so it is skipped.
+const HONOURED_OPTIONS: &[&str] = &[
+    "no-port-forwarding",
+    "no-agent-forwarding",
+    "no-x11-forwarding",
+    "no-user-rc",
+    "permitopen",
+    "permitlisten",
+];
+
+/// Reads the keys of an OpenSSH authorized_keys file: comments and blank lines
+/// are allowed; lines that do not parse or carry options mini-sshd cannot
+/// honour are skipped with a warning, as sshd skips what it does not understand.
 fn read_authorized_keys(path: &Path) -> Result<Vec<KeyData>, BoxError> {
     let text = std::fs::read_to_string(path)?;
     let mut keys = Vec::new();
     for (index, entry) in AuthorizedKeys::new(&text).enumerate() {
-        let entry = entry.map_err(|e| format!("entry {}: {e}", index + 1))?;
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(error) => {
+                tracing::warn!(file = %path.display(), entry = index + 1, %error, "authorized_keys entry skipped");
+                continue;
+            }
+        };
+        let unsupported = entry.config_opts().iter().find(|option| {
+            let name = option.split('=').next().unwrap_or_default().to_ascii_lowercase();
+            !HONOURED_OPTIONS.contains(&name.as_str())
+        });
+        if let Some(option) = unsupported {
+            tracing::warn!(file = %path.display(), entry = index + 1, option, "authorized_keys entry skipped: option not supported");
+            continue;
+        }
         keys.push(entry.public_key().key_data().clone());
     }
     if keys.is_empty() {
-        return Err("no keys in the file".into());
+        return Err("no usable keys in the file".into());
     }
     Ok(keys)
 }
@@ -234,6 +263,24 @@ mod tests {
         let args = Args::parse_from(["mini-sshd", "--user", "alice:pw", "--require", "alice:password,publickey"]);
         let error = Accounts::from_args(&args, None).unwrap_err().to_string();
         assert!(error.contains("--authorized-keys alice"), "{error}");
+    }
+
+    #[test]
+    fn authorized_keys_match_by_key_data_and_skip_options_that_cannot_be_honoured() {
+        let dir = std::env::temp_dir().join(format!("mini-sshd-ak-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("authorized_keys");
+        let a = "AAAAC3NzaC1lZDI1NTE5AAAAIPAuElpuAWE9ZH3OKqM80lmFaV9wIIEhyOiaopQdXUXO";
+        let b = "AAAAC3NzaC1lZDI1NTE5AAAAIKgPHYTjASHso/0NypmHFeqSp+WyB6Cr1DFg7HGueidk";
+        let text = format!(
+            "# keys\n\nssh-ed25519 {a} laptop\nno-port-forwarding ssh-ed25519 {b} desktop\n\
+             cert-authority ssh-ed25519 {a} ca\nfrom=\"10.0.0.1\" ssh-ed25519 {b}\nnot a key\n"
+        );
+        std::fs::write(&file, text).unwrap();
+        let keys = read_authorized_keys(&file).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let parse = |k: &str| ssh_framework::keys::PublicKey::from_openssh(&format!("ssh-ed25519 {k} other comment")).unwrap();
+        assert_eq!(keys, [parse(a).key_data().clone(), parse(b).key_data().clone()]);
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub struct Args {
     pub users: Vec<UserSecret>,
 
     /// An OpenSSH authorized_keys file for a user (repeatable; several files per user add up).
+    /// Keys match by key data; lines with options other than no-*-forwarding, no-user-rc,
+    /// permitopen and permitlisten are skipped, since mini-sshd could not enforce them.
     #[arg(long = "authorized-keys", value_name = "NAME:PATH")]
     pub authorized_keys: Vec<UserFile>,
 

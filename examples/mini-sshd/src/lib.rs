@@ -1,12 +1,22 @@
 //! mini-sshd: a small SSH server that OpenSSH's `ssh` treats like sshd, built
 //! only on ssh-framework's public API.
 //!
-//! It shows every handler kind at work: password, publickey (OpenSSH
-//! `authorized_keys` files), keyboard-interactive and `none` authentication,
-//! multi-factor chains (`--require`, like sshd's `AuthenticationMethods`),
-//! per-user method lists, and session channels that run a real shell or
-//! command on pipes or on a pseudo-terminal with `AcceptEnv`, signals and
-//! window changes.
+//! It puts every kind of handler to work:
+//!
+//! | what | how |
+//! |---|---|
+//! | password, publickey, keyboard-interactive, none | `--user`, `--authorized-keys` (OpenSSH files), `--kbd-interactive`, `--require NAME:none` |
+//! | multi-factor chains | `--require NAME:M1,M2`: each method but the last answers `Auth::Partial(next)`, checked against `Factors` |
+//! | per-user method lists | `#[allowed_auths]`: the first method of the chain, or the methods the user has |
+//! | shell and exec | the user's shell (`-sh`, a login shell) or `SHELL -c COMMAND`, in `--root`, with a fresh environment |
+//! | pipes | without a pty stdin, stdout and stderr stay apart; stdin closes at the client's EOF |
+//! | pseudo-terminal | `#[pty]` allows it; TERM, size and modes from the request, `window-change` resizes it |
+//! | env | `#[env]` accepts names matching `--accept-env` globs (default `LANG`, `LC_*`) |
+//! | signals | `#[signal]` allows them; the child gets them, and its death by one is reported as `exit-signal` |
+//!
+//! [`build`] makes the server and its startup line; the `mini-sshd` binary
+//! prints that line and serves until Ctrl-C or SIGTERM. The same works
+//! in-process, as tests do:
 //!
 //! ```no_run
 //! use clap::Parser;
@@ -15,8 +25,8 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 //! let args = Args::parse_from(["mini-sshd", "--listen", "127.0.0.1:0", "--user", "alice:secret"]);
 //! let (server, line) = build(args).await?;
-//! println!("{line}");
-//! server.run().await?;
+//! println!("{line}"); // mini-sshd listening on 127.0.0.1:PORT (host key SHA256:...)
+//! tokio::spawn(server.run());
 //! # Ok(())
 //! # }
 //! ```

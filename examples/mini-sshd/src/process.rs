@@ -120,10 +120,11 @@ async fn run_piped(launch: &Launch, io: ChannelIo) -> io::Result<ExitStatus> {
         err?;
         child.wait().await
     };
-    supervise(output, input, &mut events, |event| match event {
-        ChannelEvent::Signal(signal) => deliver(pid, &signal),
-        // Without a pty there is no terminal to resize.
-        _ => {}
+    // Without a pty there is no terminal to resize: only signals matter.
+    supervise(output, input, &mut events, |event| {
+        if let ChannelEvent::Signal(signal) = event {
+            deliver(pid, &signal);
+        }
     })
     .await
 }
