@@ -7,10 +7,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use russh::server::{Handle, Msg};
+use russh::server::Handle;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::UnixListener;
 
+use super::pump::ChannelDuplex;
 use crate::extract::{FromRequest, Rejection};
 use crate::request::{Connection, Request};
 
@@ -53,13 +54,13 @@ impl Client {
     /// Opens an `x11` channel (after an allowed `x11-req`) for one X11 client connection.
     pub async fn open_x11(&self, originator_address: &str, originator_port: u32) -> io::Result<ClientChannel> {
         let channel = self.handle.channel_open_x11(originator_address, originator_port).await.map_err(open_error)?;
-        Ok(ClientChannel(channel.into_stream()))
+        Ok(ClientChannel(ChannelDuplex::new(channel)))
     }
 
     /// Opens an `auth-agent@openssh.com` channel to the client's agent (after an allowed agent request).
     pub async fn open_agent(&self) -> io::Result<ClientChannel> {
         let channel = self.handle.channel_open_agent().await.map_err(open_error)?;
-        Ok(ClientChannel(channel.into_stream()))
+        Ok(ClientChannel(ChannelDuplex::new(channel)))
     }
 
     /// Opens a `forwarded-tcpip` channel for a connection accepted on a remote-forward listener.
@@ -75,13 +76,13 @@ impl Client {
             .channel_open_forwarded_tcpip(connected_address, connected_port, originator_address, originator_port)
             .await
             .map_err(open_error)?;
-        Ok(ClientChannel(channel.into_stream()))
+        Ok(ClientChannel(ChannelDuplex::new(channel)))
     }
 
     /// Opens a `forwarded-streamlocal@openssh.com` channel for a connection accepted on a forwarded socket.
     pub async fn open_forwarded_streamlocal(&self, socket_path: &str) -> io::Result<ClientChannel> {
         let channel = self.handle.channel_open_forwarded_streamlocal(socket_path).await.map_err(open_error)?;
-        Ok(ClientChannel(channel.into_stream()))
+        Ok(ClientChannel(ChannelDuplex::new(channel)))
     }
 
     pub(crate) fn handle(&self) -> &Handle {
@@ -96,7 +97,10 @@ impl FromRequest for Client {
 }
 
 /// A channel opened to the client, as a byte stream. Dropping it closes the channel.
-pub struct ClientChannel(russh::ChannelStream<Msg>);
+///
+/// What the client sends is buffered (up to 16 MiB) by a task of its own, so
+/// a writer waiting for the client's window never stalls the connection.
+pub struct ClientChannel(ChannelDuplex);
 
 impl fmt::Debug for ClientChannel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,11 +1,83 @@
 //! Moves bytes between an SSH channel and a socket, both ways, with half-close.
 
-use russh::Channel;
+use std::fmt;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use russh::server::Msg;
-use tokio::io::{AsyncRead, AsyncWrite};
+use russh::{Channel, ChannelWriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::channel::Stdin;
 
 /// Buffer per direction: large enough to fill a 32 KiB packet twice over.
 const BUFFER: usize = 64 << 10;
+
+/// A channel as a byte stream that never stalls its connection.
+///
+/// russh's own `ChannelStream` reads straight from the channel's bounded
+/// queue, which the connection's event loop fills after granting the client
+/// window. A copy that waits for window on its write side stops reading, the
+/// queue fills, the loop blocks on it and never reads the window adjust it
+/// waits for: with an echo-like peer (`ssh -L` to an echo server, 16 MiB
+/// each way) the connection hung about once in fifteen runs. Reading through
+/// [`Stdin`] instead empties the queue from a task of its own into a bounded
+/// buffer, as session channels do. Writing respects the client's window;
+/// shutting down sends EOF; dropping closes the channel.
+pub(crate) struct ChannelDuplex {
+    read: Stdin,
+    write: Pin<Box<dyn AsyncWrite + Send + Sync>>,
+    close: Option<ChannelWriteHalf<Msg>>,
+}
+
+impl ChannelDuplex {
+    pub(crate) fn new(channel: Channel<Msg>) -> Self {
+        let (read, write) = channel.split();
+        ChannelDuplex {
+            read: Stdin::new(Vec::new(), false, Some(read)),
+            write: Box::pin(write.make_writer()),
+            close: Some(write),
+        }
+    }
+}
+
+impl fmt::Debug for ChannelDuplex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChannelDuplex").finish_non_exhaustive()
+    }
+}
+
+impl Drop for ChannelDuplex {
+    fn drop(&mut self) {
+        if let (Some(write), Ok(runtime)) = (self.close.take(), tokio::runtime::Handle::try_current()) {
+            runtime.spawn(async move {
+                let _ = write.close().await;
+            });
+        }
+    }
+}
+
+impl AsyncRead for ChannelDuplex {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.read).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ChannelDuplex {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.write.as_mut().poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.write.as_mut().poll_flush(cx)
+    }
+
+    /// Sends EOF on the channel.
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.write.as_mut().poll_shutdown(cx)
+    }
+}
 
 /// Copies until both directions reached EOF; EOF on one side is passed on as
 /// EOF (or `shutdown(SHUT_WR)`) to the other, and the channel closes when done.
@@ -13,7 +85,7 @@ pub(crate) async fn pump<S>(channel: Channel<Msg>, mut socket: S)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut stream = channel.into_stream();
+    let mut stream = ChannelDuplex::new(channel);
     match tokio::io::copy_bidirectional_with_sizes(&mut stream, &mut socket, BUFFER, BUFFER).await {
         Ok((to_socket, to_client)) => tracing::debug!(to_socket, to_client, "forwarded connection finished"),
         Err(error) => tracing::debug!(%error, "forwarded connection ended with an error"),
