@@ -10,16 +10,17 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
 use nix::sys::signal as nix_signal;
 use nix::unistd::Pid;
 use rustix::termios::{self, ControlModes, InputModes, LocalModes, OptionalActions, OutputModes, SpecialCodeIndex};
-use bytes::Bytes;
 use ssh_framework::channel::{Events, Output, Stdin};
 use ssh_framework::{ChannelEvent, ChannelIo, ExitStatus, PtyRequest, Signal, WindowSize};
-use tokio::sync::watch;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::watch;
 
 /// Read buffer for child output: large, so bulk transfers take few system calls and packets.
 const BUFFER: usize = 256 << 10;
@@ -257,6 +258,8 @@ async fn run_on_pty(launch: &Launch, request: &PtyRequest, io: ChannelIo) -> io:
     let sending = Sending::default();
     // A terminal has no half-close: at the client's EOF input just stops, as with OpenSSH.
     let input = feed(stdin, writer, sending.subscribe());
+    // Output goes on draining after the child is reaped; its pid may be reused by then.
+    let reaped = AtomicBool::new(false);
     let output = async {
         let mut buffer = vec![0u8; BUFFER];
         let mut status = None;
@@ -270,6 +273,7 @@ async fn run_on_pty(launch: &Launch, request: &PtyRequest, io: ChannelIo) -> io:
                     Err(error) => return Err(error),
                 },
                 exited = child.wait(), if status.is_none() => {
+                    reaped.store(true, Ordering::Relaxed);
                     status = Some(exited?);
                     continue;
                 }
@@ -287,7 +291,7 @@ async fn run_on_pty(launch: &Launch, request: &PtyRequest, io: ChannelIo) -> io:
         }
     };
     supervise(output, input, &mut events, |event| match event {
-        ChannelEvent::Signal(signal) => deliver(pid, &signal),
+        ChannelEvent::Signal(signal) if !reaped.load(Ordering::Relaxed) => deliver(pid, &signal),
         ChannelEvent::WindowChange(size) => {
             if let Err(error) = termios::tcsetwinsize(&resizer, pty_winsize(size)) {
                 tracing::debug!(%error, "resize failed");
@@ -311,7 +315,7 @@ async fn supervise(
     let mut events_open = true;
     loop {
         tokio::select! {
-            // Output first: once the child is reaped its pid may be reused, so no signal may follow.
+            // Output first: once it has reaped the child no signal may follow (the pid may be reused).
             biased;
             status = &mut output => {
                 let status = exit_status(status?);
