@@ -5,6 +5,7 @@ use std::fmt;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -272,39 +273,120 @@ impl fmt::Debug for Stdin {
     }
 }
 
-/// Bytes a session channel buffers for a body that is not reading its stdin,
-/// like OpenSSH's channel input limit.
-pub(crate) const STDIN_BUFFER: usize = 16 << 20;
+/// Inbound flow control of one connection, layered on russh.
+///
+/// russh grants the client window as soon as data arrives, not when a body
+/// consumes it, and then waits for room in the channel's small queue on the
+/// connection's event loop. Each channel's reader task therefore empties that
+/// queue into a buffer of its own (so the loop never blocks while a body waits
+/// for the client's window adjust), and when any buffer passes its high-water
+/// mark the connection's window target drops to 2 bytes through russh's
+/// `Handler::adjust_window` hook: the client is held to a trickle until every
+/// buffer drains below its low-water mark, and the target goes back up on the
+/// next packet. Memory per channel stays below `high water + 2 × window + 1 MiB`
+/// (25 MiB with the default 8 MiB window).
+#[derive(Debug)]
+pub(crate) struct FlowControl {
+    congested: AtomicUsize,
+    window: u32,
+}
+
+/// The window target while a buffer is over its high-water mark. russh sends an
+/// adjust when the client's window falls below half the target, so 1 would
+/// never reopen it; 2 keeps one trickle packet flowing, which is what lets the
+/// target be raised again.
+const TRICKLE_WINDOW: u32 = 2;
+/// Buffered bytes at which a channel counts as congested.
+const HIGH_WATER: usize = 8 << 20;
+/// Buffered bytes below which it no longer does.
+const LOW_WATER: usize = 2 << 20;
+
+impl FlowControl {
+    pub(crate) fn new(window: u32) -> Self {
+        FlowControl { congested: AtomicUsize::new(0), window }
+    }
+
+    /// The window target russh should use from now on.
+    pub(crate) fn target(&self) -> u32 {
+        if self.congested.load(Ordering::Acquire) > 0 { TRICKLE_WINDOW } else { self.window }
+    }
+
+    /// The most one channel may hold. After the high-water mark a client may
+    /// still send what is left of its window and, because russh lowers the
+    /// target only after it has sent one more full adjust, one more window:
+    /// at most two windows, plus slack for trickle packets.
+    fn hard_limit(&self) -> usize {
+        HIGH_WATER + 2 * self.window as usize + (1 << 20)
+    }
+}
+
+/// One channel's buffer accounting.
+#[derive(Debug)]
+struct Budget {
+    permits: Arc<Semaphore>,
+    hard: usize,
+    congested: AtomicBool,
+    flow: Arc<FlowControl>,
+}
+
+impl Budget {
+    fn update(&self) {
+        let buffered = self.hard - self.permits.available_permits();
+        if buffered >= HIGH_WATER {
+            if !self.congested.swap(true, Ordering::AcqRel) {
+                self.flow.congested.fetch_add(1, Ordering::AcqRel);
+            }
+        } else if buffered <= LOW_WATER && self.congested.swap(false, Ordering::AcqRel) {
+            self.flow.congested.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+impl Drop for Budget {
+    fn drop(&mut self) {
+        if *self.congested.get_mut() {
+            self.flow.congested.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
 
 impl Stdin {
-    /// Builds stdin from data that arrived before the handler started and the channel's queue.
-    ///
-    /// A task empties russh's per-channel queue into a buffer of up to
-    /// [`STDIN_BUFFER`] bytes. russh grants the client window as soon as data
-    /// arrives and then waits for room in that queue on the connection's event
-    /// loop; a body blocked writing stdout (waiting for the client's window
-    /// adjust, which the blocked loop would never read) while not reading stdin
-    /// would otherwise stall the whole connection. The data moves as the
-    /// `Bytes` russh decrypted into: no copy.
-    pub(crate) fn new(early: Vec<Bytes>, early_eof: bool, read: Option<russh::ChannelReadHalf>) -> Self {
+    /// Builds stdin from data that arrived before the handler started and the
+    /// channel's queue, emptied by a task of its own (see [`FlowControl`]). The
+    /// data moves as the `Bytes` russh decrypted into: no copy.
+    pub(crate) fn new(
+        early: Vec<Bytes>,
+        early_eof: bool,
+        read: Option<russh::ChannelReadHalf>,
+        flow: Arc<FlowControl>,
+    ) -> Self {
         let early = futures_util::stream::iter(early.into_iter().map(Ok));
         let (tx, rx) = mpsc::unbounded_channel::<(Bytes, OwnedSemaphorePermit)>();
+        let hard = flow.hard_limit();
+        let budget = Arc::new(Budget {
+            permits: Arc::new(Semaphore::new(hard)),
+            hard,
+            congested: AtomicBool::new(false),
+            flow,
+        });
         if let Some(mut read) = read.filter(|_| !early_eof) {
-            let budget = Arc::new(Semaphore::new(STDIN_BUFFER));
+            let budget = budget.clone();
             tokio::spawn(async move {
                 while let Some(msg) = read.wait().await {
                     match msg {
                         ChannelMsg::Data { data } => {
-                            // A packet is at most 256 KiB, far below the budget.
-                            let need = u32::try_from(data.len().min(STDIN_BUFFER)).unwrap_or(u32::MAX);
+                            let need = u32::try_from(data.len().min(budget.hard)).unwrap_or(u32::MAX);
+                            // Only a client that ignores its window gets here with a full
+                            // buffer; then, and only then, its connection waits.
                             let permit = tokio::select! {
-                                permit = budget.clone().acquire_many_owned(need) => permit,
+                                permit = budget.permits.clone().acquire_many_owned(need) => permit,
                                 () = tx.closed() => return,
                             };
                             let Ok(permit) = permit else { return };
                             if tx.send((data, permit)).is_err() {
                                 return;
                             }
+                            budget.update();
                         }
                         ChannelMsg::Eof | ChannelMsg::Close => return,
                         // Requests are answered by the connection; extended data from a client has no meaning.
@@ -314,9 +396,11 @@ impl Stdin {
             });
         }
         // The permit is released when the reader takes the chunk.
-        let rest = futures_util::stream::unfold(rx, |mut rx| async move {
-            let (data, _permit) = rx.recv().await?;
-            Some((Ok(data), rx))
+        let rest = futures_util::stream::unfold((rx, budget), |(mut rx, budget)| async move {
+            let (data, permit) = rx.recv().await?;
+            drop(permit);
+            budget.update();
+            Some((Ok(data), (rx, budget)))
         });
         let stream: DataStream = Box::pin(futures_util::StreamExt::chain(early, rest));
         Stdin { inner: StreamReader::new(stream) }

@@ -422,7 +422,12 @@ impl ConnectionHandler {
             return;
         };
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
-        let stdin = Stdin::new(std::mem::take(&mut channel.early), channel.early_eof, channel.read.take());
+        let stdin = Stdin::new(
+            std::mem::take(&mut channel.early),
+            channel.early_eof,
+            channel.read.take(),
+            self.connection.flow().clone(),
+        );
         let io = ChannelIo::new(stdin, &write, Events::new(events_rx));
         channel.events = Some(events_tx);
         let span = channel.span.clone();
@@ -460,6 +465,7 @@ fn open_forward<S, C>(
     reply: server::ChannelOpenHandle,
     slot: ForwardSlot,
     span: tracing::Span,
+    flow: Arc<crate::channel::FlowControl>,
     connect: C,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -471,7 +477,7 @@ fn open_forward<S, C>(
                 match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
                     Ok(Ok(socket)) => {
                         reply.accept().await;
-                        crate::forward::pump(channel, socket).await;
+                        crate::forward::pump(channel, socket, flow).await;
                     }
                     Ok(Err(error)) => {
                         tracing::info!(%error, "forward destination refused");
@@ -487,7 +493,7 @@ fn open_forward<S, C>(
                 reply.accept().await;
                 let (read, write) = channel.split();
                 let (_events_tx, events_rx) = mpsc::channel(1);
-                let io = ChannelIo::new(Stdin::new(Vec::new(), false, Some(read)), &write, Events::new(events_rx));
+                let io = ChannelIo::new(Stdin::new(Vec::new(), false, Some(read), flow), &write, Events::new(events_rx));
                 if AssertUnwindSafe(serve(io)).catch_unwind().await.is_err() {
                     tracing::error!("forwarding handler panicked; closing its channel");
                 }
@@ -567,6 +573,11 @@ async fn run_body(
 
 impl server::Handler for ConnectionHandler {
     type Error = crate::Error;
+
+    /// Holds the client to a trickle while a channel buffer is over its high-water mark.
+    fn adjust_window(&mut self, _channel: ChannelId, _current: u32) -> u32 {
+        self.connection.flow().target()
+    }
 
     async fn authentication_banner(&mut self) -> Result<Option<String>, Self::Error> {
         match self.shared.routes.banner_text() {
@@ -871,7 +882,7 @@ impl server::Handler for ConnectionHandler {
             let _ = socket.set_nodelay(true);
             Ok(socket)
         };
-        open_forward(response, channel, reply, slot, span, connect);
+        open_forward(response, channel, reply, slot, span, self.connection.flow().clone(), connect);
         Ok(())
     }
 
@@ -890,7 +901,7 @@ impl server::Handler for ConnectionHandler {
         let kind = RequestKind::DirectStreamlocal { path: socket_path.to_owned() };
         let response = self.decide(Request::new(self.connection.clone(), kind)).instrument(span.clone()).await;
         let path = socket_path.to_owned();
-        open_forward(response, channel, reply, slot, span, async move { tokio::net::UnixStream::connect(path).await });
+        open_forward(response, channel, reply, slot, span, self.connection.flow().clone(), async move { tokio::net::UnixStream::connect(path).await });
         Ok(())
     }
 
@@ -927,6 +938,7 @@ impl server::Handler for ConnectionHandler {
         let (Some(handle), key) = (self.handle.get().cloned(), (address.to_owned(), u32::from(bound))) else { return Ok(false) };
         tracing::info!(parent: &self.span, address, port = bound, %ip, "remote forward listening");
         let slots = self.forward_channels.clone();
+        let flow = self.connection.flow().clone();
         let max = self.shared.limits.max_forward_channels;
         let connected_address = address.to_owned();
         let task = tokio::spawn(
@@ -945,6 +957,7 @@ impl server::Handler for ConnectionHandler {
                     }
                     let slot = ForwardSlot(slots.clone());
                     let handle = handle.clone();
+                    let flow = flow.clone();
                     let connected_address = connected_address.clone();
                     tokio::spawn(async move {
                         let _ = socket.set_nodelay(true);
@@ -952,7 +965,7 @@ impl server::Handler for ConnectionHandler {
                             .channel_open_forwarded_tcpip(connected_address, u32::from(bound), peer.ip().to_string(), u32::from(peer.port()))
                             .await;
                         match opened {
-                            Ok(channel) => crate::forward::pump(channel, socket).await,
+                            Ok(channel) => crate::forward::pump(channel, socket, flow).await,
                             Err(error) => tracing::debug!(%error, "client refused forwarded-tcpip channel"),
                         }
                         drop(slot);
@@ -1003,6 +1016,7 @@ impl server::Handler for ConnectionHandler {
         };
         let Some(handle) = self.handle.get().cloned() else { return Ok(false) };
         let slots = self.forward_channels.clone();
+        let flow = self.connection.flow().clone();
         let max = self.shared.limits.max_forward_channels;
         let path = socket_path.to_owned();
         let task = tokio::spawn(
@@ -1021,10 +1035,11 @@ impl server::Handler for ConnectionHandler {
                     }
                     let slot = ForwardSlot(slots.clone());
                     let handle = handle.clone();
+                    let flow = flow.clone();
                     let path = path.clone();
                     tokio::spawn(async move {
                         match handle.channel_open_forwarded_streamlocal(path).await {
-                            Ok(channel) => crate::forward::pump(channel, socket).await,
+                            Ok(channel) => crate::forward::pump(channel, socket, flow).await,
                             Err(error) => tracing::debug!(%error, "client refused forwarded-streamlocal channel"),
                         }
                         drop(slot);

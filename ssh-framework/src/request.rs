@@ -22,11 +22,17 @@ pub struct Connection {
     peer: Option<SocketAddr>,
     local: Option<SocketAddr>,
     user: OnceLock<String>,
+    flow: Arc<crate::channel::FlowControl>,
 }
 
 impl Connection {
-    pub(crate) fn new(id: u64, peer: Option<SocketAddr>, local: Option<SocketAddr>) -> Self {
-        Connection { id, peer, local, user: OnceLock::new() }
+    pub(crate) fn new(id: u64, peer: Option<SocketAddr>, local: Option<SocketAddr>, window: u32) -> Self {
+        let flow = Arc::new(crate::channel::FlowControl::new(window));
+        Connection { id, peer, local, user: OnceLock::new(), flow }
+    }
+
+    pub(crate) fn flow(&self) -> &Arc<crate::channel::FlowControl> {
+        &self.flow
     }
 
     /// A number unique to this connection within the server process.

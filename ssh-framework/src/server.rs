@@ -642,7 +642,7 @@ where
                 return Ok(());
             }
         };
-        let connection = Arc::new(Connection::new(id, peer, local));
+        let connection = Arc::new(Connection::new(id, peer, local, shared.config.window_size));
         let request = Request::new(connection.clone(), RequestKind::Connect);
         match shared.service.clone().oneshot(request).await {
             Ok(r) if r.is_allowed() => {}

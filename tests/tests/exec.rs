@@ -131,3 +131,62 @@ async fn env_handler_decides_which_variables_reach_the_command() {
     assert_eq!(out.stdout_text(), "LANG=C\n");
     assert_eq!(commands.env_requests(), [("LANG".to_owned(), true), ("FOO".to_owned(), false)]);
 }
+
+/// The bulk transfer again, but the client's own stdout is not read for the
+/// first 3 s: ssh stops granting the server window, the cat body blocks on
+/// stdout and stops reading stdin, while ssh keeps sending 192 MiB of stdin
+/// (russh grants window on receipt). The channel buffer must hold the client
+/// to a trickle past its high-water mark instead of growing without bound or
+/// stalling the connection, and every byte must come back once the reader
+/// resumes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cat_survives_a_client_that_stops_reading_its_output() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = server_with(Commands::new()).await;
+    const LEN: usize = 192 << 20;
+    let data = pseudo_random(LEN);
+    let sent = Sha256::digest(&data);
+
+    let mut child = tokio::process::Command::new("sshpass")
+        .args(["-e", "ssh", "-F", "/dev/null", "-T", "-p", &server.addr().port().to_string(), "-l", "alice"])
+        .args(["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"])
+        .args(["-o", "PreferredAuthentications=password", "-o", "PubkeyAuthentication=no"])
+        .args(["-o", "Ciphers=aes128-gcm@openssh.com", "127.0.0.1", "cat"])
+        .env("SSHPASS", "pw")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("sshpass and ssh are installed");
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = tokio::spawn(async move {
+        let _ = stdin.write_all(&data).await;
+        let _ = stdin.shutdown().await;
+    });
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = async move {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let mut hasher = Sha256::new();
+        let mut total = 0usize;
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = stdout.read(&mut buf).await.expect("reading ssh's stdout");
+            if n == 0 {
+                break;
+            }
+            total += n;
+            hasher.update(&buf[..n]);
+        }
+        (total, hasher.finalize())
+    };
+    let (total, received) = tokio::time::timeout(Duration::from_secs(180), reader)
+        .await
+        .expect("the transfer finished: the connection did not stall");
+    let status = child.wait().await.unwrap();
+    writer.await.unwrap();
+
+    assert!(status.success(), "ssh exited with {status}");
+    assert_eq!(total, LEN);
+    assert_eq!(received, sent, "the bytes came back unchanged");
+}

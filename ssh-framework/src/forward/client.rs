@@ -54,13 +54,13 @@ impl Client {
     /// Opens an `x11` channel (after an allowed `x11-req`) for one X11 client connection.
     pub async fn open_x11(&self, originator_address: &str, originator_port: u32) -> io::Result<ClientChannel> {
         let channel = self.handle.channel_open_x11(originator_address, originator_port).await.map_err(open_error)?;
-        Ok(ClientChannel(ChannelDuplex::new(channel)))
+        Ok(ClientChannel(ChannelDuplex::new(channel, self.connection.flow().clone())))
     }
 
     /// Opens an `auth-agent@openssh.com` channel to the client's agent (after an allowed agent request).
     pub async fn open_agent(&self) -> io::Result<ClientChannel> {
         let channel = self.handle.channel_open_agent().await.map_err(open_error)?;
-        Ok(ClientChannel(ChannelDuplex::new(channel)))
+        Ok(ClientChannel(ChannelDuplex::new(channel, self.connection.flow().clone())))
     }
 
     /// Opens a `forwarded-tcpip` channel for a connection accepted on a remote-forward listener.
@@ -76,13 +76,13 @@ impl Client {
             .channel_open_forwarded_tcpip(connected_address, connected_port, originator_address, originator_port)
             .await
             .map_err(open_error)?;
-        Ok(ClientChannel(ChannelDuplex::new(channel)))
+        Ok(ClientChannel(ChannelDuplex::new(channel, self.connection.flow().clone())))
     }
 
     /// Opens a `forwarded-streamlocal@openssh.com` channel for a connection accepted on a forwarded socket.
     pub async fn open_forwarded_streamlocal(&self, socket_path: &str) -> io::Result<ClientChannel> {
         let channel = self.handle.channel_open_forwarded_streamlocal(socket_path).await.map_err(open_error)?;
-        Ok(ClientChannel(ChannelDuplex::new(channel)))
+        Ok(ClientChannel(ChannelDuplex::new(channel, self.connection.flow().clone())))
     }
 
     pub(crate) fn handle(&self) -> &Handle {
@@ -169,7 +169,7 @@ impl AgentListener {
                 let client = client.clone();
                 tokio::spawn(async move {
                     match client.handle().channel_open_agent().await {
-                        Ok(channel) => super::pump(channel, socket).await,
+                        Ok(channel) => super::pump(channel, socket, client.connection.flow().clone()).await,
                         Err(error) => tracing::debug!(%error, "client refused the agent channel"),
                     }
                 });

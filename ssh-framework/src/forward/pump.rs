@@ -9,7 +9,9 @@ use russh::server::Msg;
 use russh::{Channel, ChannelWriteHalf};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::channel::Stdin;
+use std::sync::Arc;
+
+use crate::channel::{FlowControl, Stdin};
 
 /// Buffer per direction: large enough to fill a 32 KiB packet twice over.
 const BUFFER: usize = 64 << 10;
@@ -32,10 +34,10 @@ pub(crate) struct ChannelDuplex {
 }
 
 impl ChannelDuplex {
-    pub(crate) fn new(channel: Channel<Msg>) -> Self {
+    pub(crate) fn new(channel: Channel<Msg>, flow: Arc<FlowControl>) -> Self {
         let (read, write) = channel.split();
         ChannelDuplex {
-            read: Stdin::new(Vec::new(), false, Some(read)),
+            read: Stdin::new(Vec::new(), false, Some(read), flow),
             write: Box::pin(write.make_writer()),
             close: Some(write),
         }
@@ -81,11 +83,11 @@ impl AsyncWrite for ChannelDuplex {
 
 /// Copies until both directions reached EOF; EOF on one side is passed on as
 /// EOF (or `shutdown(SHUT_WR)`) to the other, and the channel closes when done.
-pub(crate) async fn pump<S>(channel: Channel<Msg>, mut socket: S)
+pub(crate) async fn pump<S>(channel: Channel<Msg>, mut socket: S, flow: Arc<FlowControl>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut stream = ChannelDuplex::new(channel);
+    let mut stream = ChannelDuplex::new(channel, flow);
     match tokio::io::copy_bidirectional_with_sizes(&mut stream, &mut socket, BUFFER, BUFFER).await {
         Ok((to_socket, to_client)) => tracing::debug!(to_socket, to_client, "forwarded connection finished"),
         Err(error) => tracing::debug!(%error, "forwarded connection ended with an error"),
