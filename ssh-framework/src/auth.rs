@@ -324,6 +324,17 @@ impl Factors {
     }
 }
 
+/// Builds a record of passed methods, for testing chain logic outside a server.
+impl FromIterator<Method> for Factors {
+    fn from_iter<I: IntoIterator<Item = Method>>(iter: I) -> Self {
+        let mut factors = Factors::default();
+        for method in iter {
+            factors.push(method);
+        }
+        factors
+    }
+}
+
 /// One prompt of a keyboard-interactive round.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prompt {

@@ -3,7 +3,6 @@
 //! and window changes delivered while it runs, and its exit reported as
 //! `exit-status` or `exit-signal`.
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -13,29 +12,17 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
 use nix::sys::signal as nix_signal;
 use nix::unistd::Pid;
 use rustix::termios::{self, ControlModes, InputModes, LocalModes, OptionalActions, OutputModes, SpecialCodeIndex};
 use ssh_framework::channel::{Events, Output, Stdin};
 use ssh_framework::{ChannelEvent, ChannelIo, ExitStatus, PtyRequest, Signal, WindowSize};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::sync::watch;
 
 /// Read buffer for child output: large, so bulk transfers take few system calls and packets.
 const BUFFER: usize = 256 << 10;
 /// Pipe capacity asked of the kernel (Linux allows up to 1 MiB unprivileged); 64 KiB otherwise.
 const PIPE_SIZE: usize = 1 << 20;
-/// Stdin read ahead of the child while its output is not waiting on the client.
-///
-/// russh re-opens the client's window as soon as data arrives rather than
-/// when it is consumed, and stops the whole connection (the window adjusts our
-/// output waits for included) while one channel's queue is full. The framework's
-/// `Stdin` buffers 16 MiB to soften that, but the client can run further ahead
-/// of a `cat` than that (23 to 37 MiB measured for 64 MiB, up to 96 MiB for
-/// 256 MiB). So stdin goes on being read while child output waits to be sent;
-/// past this much, reading pauses only while no output is waiting.
-const STDIN_AHEAD: usize = 4 << 20;
 /// After the child exits, its pty output is read until this long passes without any:
 /// a background process may keep the terminal open forever.
 const PTY_DRAIN_IDLE: Duration = Duration::from_millis(100);
@@ -112,12 +99,11 @@ async fn run_piped(launch: &Launch, io: ChannelIo) -> io::Result<ExitStatus> {
         let _ = rustix::pipe::fcntl_setpipe_size(pipe, PIPE_SIZE);
     }
 
-    let sending = Sending::default();
     // Dropping the pipe at the end closes it: the child reads EOF, as the client sent.
-    let input = feed(stdin, child_stdin, sending.subscribe());
+    let input = feed(stdin, child_stdin);
     let output = async {
         let (out, err) =
-            tokio::join!(pump(child_stdout, &mut stdout, &sending), pump(child_stderr, &mut stderr, &sending));
+            tokio::join!(pump(child_stdout, &mut stdout), pump(child_stderr, &mut stderr));
         // A failed write means the client is gone; the child is killed when dropped.
         out?;
         err?;
@@ -132,92 +118,34 @@ async fn run_piped(launch: &Launch, io: ChannelIo) -> io::Result<ExitStatus> {
     .await
 }
 
-/// Counts writes of child output to the client in progress, for [`feed`].
-#[derive(Debug, Default)]
-struct Sending(watch::Sender<usize>);
-
-impl Sending {
-    fn subscribe(&self) -> watch::Receiver<usize> {
-        self.0.subscribe()
-    }
-
-    /// Writes all of `bytes`, counted as in progress until done (or dropped).
-    async fn write_all(&self, output: &mut Output, bytes: &[u8]) -> io::Result<()> {
-        struct InProgress<'a>(&'a watch::Sender<usize>);
-        impl Drop for InProgress<'_> {
-            fn drop(&mut self) {
-                self.0.send_modify(|n| *n -= 1);
-            }
-        }
-        self.0.send_modify(|n| *n += 1);
-        let _in_progress = InProgress(&self.0);
-        output.write_all(bytes).await
-    }
-}
-
-/// Copies the client's stdin to the child until EOF. Reading runs ahead of
-/// the child by up to [`STDIN_AHEAD`] bytes, and without limit while child
-/// output is being written to the client (see [`STDIN_AHEAD`]). Once the
-/// child takes no more input (it closed stdin or exited) the rest is read and
-/// dropped, so the connection never stalls on this channel.
-async fn feed(mut stdin: Stdin, mut sink: impl AsyncWrite + Unpin, mut sending: watch::Receiver<usize>) -> io::Result<u64> {
-    let mut queue: VecDeque<Bytes> = VecDeque::new();
-    let mut queued = 0usize;
+/// Copies the client's stdin to the child until EOF, without copying the
+/// data again. A child that reads slowly holds the client back through the
+/// framework's channel buffer. Once the child takes no more input (it closed
+/// stdin or exited) the rest is read and dropped, so the client is never left
+/// waiting on a reader that is gone.
+async fn feed(mut stdin: Stdin, mut sink: impl AsyncWrite + Unpin) -> io::Result<u64> {
     let mut written = 0u64;
-    let mut eof = false;
-    let mut failure: Option<io::Error> = None;
-    let mut peak = 0usize;
-    let mut output_gone = false;
-    while !(eof && queue.is_empty()) {
-        let may_read = !eof && (queued < STDIN_AHEAD || *sending.borrow_and_update() > 0);
-        tokio::select! {
-            result = sink.write(queue.front().map_or(&[][..], |b| &b[..])), if !queue.is_empty() => match result {
-                Ok(n) if n > 0 => {
-                    written += n as u64;
-                    queued -= n;
-                    if let Some(front) = queue.front_mut() {
-                        bytes::Buf::advance(front, n);
-                        if front.is_empty() {
-                            queue.pop_front();
-                        }
-                    }
-                }
-                // The child takes no more input: what is queued and what follows is dropped.
-                other => {
-                    failure = Some(other.err().unwrap_or_else(|| io::ErrorKind::WriteZero.into()));
-                    queue.clear();
-                    queued = 0;
-                }
-            },
-            read = stdin.fill_buf(), if may_read => {
-                let chunk = read?;
-                let n = chunk.len();
-                if n == 0 {
-                    eof = true;
-                } else if failure.is_none() {
-                    queue.push_back(Bytes::copy_from_slice(chunk));
-                    queued += n;
-                    peak = peak.max(queued);
-                }
-                stdin.consume(n);
-            }
-            // Output started waiting: reading may have to resume.
-            changed = sending.changed(), if !may_read && !eof && !output_gone => {
-                // Once the output side is gone nothing can wait on it any more.
-                output_gone = changed.is_err();
-            }
+    let result = loop {
+        let chunk = stdin.fill_buf().await?;
+        if chunk.is_empty() {
+            break sink.flush().await.map(|()| written);
         }
+        let n = chunk.len();
+        if let Err(error) = sink.write_all(chunk).await {
+            break Err(error);
+        }
+        stdin.consume(n);
+        written += n as u64;
+    };
+    if result.is_err() {
+        let _ = tokio::io::copy(&mut stdin, &mut tokio::io::sink()).await;
     }
-    let _ = sink.flush().await;
-    tracing::debug!(written, peak, "stdin done");
-    match failure {
-        Some(error) => Err(error),
-        None => Ok(written),
-    }
+    tracing::debug!(written, "stdin done");
+    result
 }
 
 /// Copies one of the child's outputs to the channel until the child closes it.
-async fn pump(reader: impl AsyncRead + Unpin, writer: &mut Output, sending: &Sending) -> io::Result<u64> {
+async fn pump(reader: impl AsyncRead + Unpin, writer: &mut Output) -> io::Result<u64> {
     let mut reader = BufReader::with_capacity(BUFFER, reader);
     let mut copied = 0u64;
     loop {
@@ -226,7 +154,7 @@ async fn pump(reader: impl AsyncRead + Unpin, writer: &mut Output, sending: &Sen
             break;
         }
         let n = chunk.len();
-        sending.write_all(writer, chunk).await?;
+        writer.write_all(chunk).await?;
         reader.consume(n);
         copied += n as u64;
     }
@@ -257,9 +185,8 @@ async fn run_on_pty(launch: &Launch, request: &PtyRequest, io: ChannelIo) -> io:
     tracing::debug!(pid, term = %request.term, "started on a pty");
     let (mut reader, writer) = pty.into_split();
 
-    let sending = Sending::default();
     // A terminal has no half-close: at the client's EOF input just stops, as with OpenSSH.
-    let input = feed(stdin, writer, sending.subscribe());
+    let input = feed(stdin, writer);
     // Output goes on draining after the child is reaped; its pid may be reused by then.
     let reaped = AtomicBool::new(false);
     let output = async {
@@ -284,7 +211,7 @@ async fn run_on_pty(launch: &Launch, request: &PtyRequest, io: ChannelIo) -> io:
             if n == 0 {
                 break;
             }
-            sending.write_all(&mut stdout, &buffer[..n]).await?;
+            stdout.write_all(&buffer[..n]).await?;
         }
         stdout.flush().await?;
         match status {
