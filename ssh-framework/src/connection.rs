@@ -14,6 +14,7 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
 use russh::keys::PublicKey;
 use russh::server::{self, Msg};
 use russh::{Channel, ChannelId, ChannelMsg, ChannelOpenFailure, ChannelReadHalf, ChannelWriteHalf};
@@ -46,7 +47,31 @@ pub(crate) type HandleCell = Arc<OnceLock<server::Handle>>;
 /// How long the built-in forwarder waits for a destination to accept.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Counts a connection's forwarding channels; the slot frees when dropped.
+/// A connection's count of forwarding channels, shared with its listener tasks.
+#[derive(Clone)]
+struct ForwardSlots {
+    open: Arc<std::sync::atomic::AtomicUsize>,
+    max: usize,
+}
+
+impl ForwardSlots {
+    /// Takes a slot, or `None` at the limit.
+    fn acquire(&self) -> Option<ForwardSlot> {
+        let mut current = self.open.load(Ordering::Acquire);
+        loop {
+            if current >= self.max {
+                tracing::info!(max = self.max, "forwarding channel limit reached");
+                return None;
+            }
+            match self.open.compare_exchange(current, current + 1, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return Some(ForwardSlot(self.open.clone())),
+                Err(now) => current = now,
+            }
+        }
+    }
+}
+
+/// One forwarding channel's place in [`ForwardSlots`]; freed when dropped.
 struct ForwardSlot(Arc<std::sync::atomic::AtomicUsize>);
 
 impl Drop for ForwardSlot {
@@ -161,7 +186,7 @@ pub(crate) struct ConnectionHandler {
     startup_permit: Option<OwnedSemaphorePermit>,
     auth: AuthState,
     channels: HashMap<ChannelId, SessionChannel>,
-    forward_channels: Arc<std::sync::atomic::AtomicUsize>,
+    forward_slots: ForwardSlots,
     listeners: Listeners,
     /// Bodies report here when they closed their channel: russh forgets a
     /// channel the server closed and never calls `channel_close` for it.
@@ -182,6 +207,7 @@ impl ConnectionHandler {
     ) -> Self {
         let (finished_tx, finished_rx) = mpsc::unbounded_channel();
         ConnectionHandler {
+            forward_slots: ForwardSlots { open: Arc::default(), max: shared.limits.max_forward_channels },
             service: shared.service.clone(),
             shared,
             connection,
@@ -190,7 +216,6 @@ impl ConnectionHandler {
             startup_permit,
             auth: AuthState::default(),
             channels: HashMap::new(),
-            forward_channels: Arc::default(),
             listeners: Listeners::default(),
             finished_tx,
             finished_rx,
@@ -213,18 +238,8 @@ impl ConnectionHandler {
     }
 
     fn forward_slot(&self) -> Option<ForwardSlot> {
-        let max = self.shared.limits.max_forward_channels;
-        let mut current = self.forward_channels.load(Ordering::Acquire);
-        loop {
-            if current >= max {
-                tracing::info!(parent: &self.span, max, "forwarding channel limit reached");
-                return None;
-            }
-            match self.forward_channels.compare_exchange(current, current + 1, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => return Some(ForwardSlot(self.forward_channels.clone())),
-                Err(now) => current = now,
-            }
-        }
+        let _span = self.span.enter();
+        self.forward_slots.acquire()
     }
 
     async fn decide(&self, request: Request) -> Response {
@@ -509,6 +524,68 @@ fn open_forward<S, C>(
         drop(slot);
     };
     tokio::spawn(task.instrument(span));
+}
+
+/// A remote-forward listener: TCP for `tcpip-forward`, Unix for `streamlocal-forward@openssh.com`.
+trait ForwardListener: Send + 'static {
+    type Socket: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static;
+    /// The next connection and its origin (address and port; empty and 0 for Unix sockets).
+    fn accept(&self) -> impl std::future::Future<Output = std::io::Result<(Self::Socket, String, u32)>> + Send;
+}
+
+impl ForwardListener for tokio::net::TcpListener {
+    type Socket = tokio::net::TcpStream;
+
+    async fn accept(&self) -> std::io::Result<(Self::Socket, String, u32)> {
+        let (socket, peer) = tokio::net::TcpListener::accept(self).await?;
+        let _ = socket.set_nodelay(true);
+        Ok((socket, peer.ip().to_string(), u32::from(peer.port())))
+    }
+}
+
+impl ForwardListener for tokio::net::UnixListener {
+    type Socket = tokio::net::UnixStream;
+
+    async fn accept(&self) -> std::io::Result<(Self::Socket, String, u32)> {
+        let (socket, _) = tokio::net::UnixListener::accept(self).await?;
+        Ok((socket, String::new(), 0))
+    }
+}
+
+/// Opens the channel to the client for one accepted connection, given its origin.
+type OpenToClient = Box<dyn Fn(String, u32) -> BoxFuture<'static, Result<Channel<Msg>, russh::Error>> + Send + Sync>;
+
+/// Accepts until aborted; each connection, within the connection's forwarding
+/// channel limit, becomes a channel to the client pumped both ways.
+fn spawn_forward_listener<L: ForwardListener>(
+    listener: L,
+    slots: ForwardSlots,
+    flow: Arc<crate::channel::FlowControl>,
+    open: OpenToClient,
+    span: tracing::Span,
+) -> JoinHandle<()> {
+    let open = Arc::new(open);
+    let task = async move {
+        loop {
+            let (socket, origin, origin_port) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    crate::forward::accept_failed(error).await;
+                    continue;
+                }
+            };
+            let Some(slot) = slots.acquire() else { continue };
+            let (open, flow) = (open.clone(), flow.clone());
+            tokio::spawn(async move {
+                match open(origin, origin_port).await {
+                    Ok(channel) => crate::forward::pump(channel, socket, flow).await,
+                    Err(error) => tracing::debug!(%error, "client refused the forwarded channel"),
+                }
+                drop(slot);
+            });
+        }
+    };
+    tokio::spawn(task.instrument(span))
 }
 
 /// The address a remote forward binds, under the `GatewayPorts` policy.
@@ -937,42 +1014,19 @@ impl server::Handler for ConnectionHandler {
         }
         let (Some(handle), key) = (self.handle.get().cloned(), (address.to_owned(), u32::from(bound))) else { return Ok(false) };
         tracing::info!(parent: &self.span, address, port = bound, %ip, "remote forward listening");
-        let slots = self.forward_channels.clone();
-        let flow = self.connection.flow().clone();
-        let max = self.shared.limits.max_forward_channels;
         let connected_address = address.to_owned();
-        let task = tokio::spawn(
-            async move {
-                loop {
-                    let (socket, peer) = match listener.accept().await {
-                        Ok(accepted) => accepted,
-                        Err(error) => {
-                            crate::forward::accept_failed(error).await;
-                            continue;
-                        }
-                    };
-                    if slots.fetch_add(1, Ordering::AcqRel) >= max {
-                        slots.fetch_sub(1, Ordering::AcqRel);
-                        continue;
-                    }
-                    let slot = ForwardSlot(slots.clone());
-                    let handle = handle.clone();
-                    let flow = flow.clone();
-                    let connected_address = connected_address.clone();
-                    tokio::spawn(async move {
-                        let _ = socket.set_nodelay(true);
-                        let opened = handle
-                            .channel_open_forwarded_tcpip(connected_address, u32::from(bound), peer.ip().to_string(), u32::from(peer.port()))
-                            .await;
-                        match opened {
-                            Ok(channel) => crate::forward::pump(channel, socket, flow).await,
-                            Err(error) => tracing::debug!(%error, "client refused forwarded-tcpip channel"),
-                        }
-                        drop(slot);
-                    });
-                }
-            }
-            .instrument(self.span.clone()),
+        let open: OpenToClient = Box::new(move |origin, origin_port| {
+            let (handle, connected_address) = (handle.clone(), connected_address.clone());
+            Box::pin(async move {
+                handle.channel_open_forwarded_tcpip(connected_address, u32::from(bound), origin, origin_port).await
+            })
+        });
+        let task = spawn_forward_listener(
+            listener,
+            self.forward_slots.clone(),
+            self.connection.flow().clone(),
+            open,
+            self.span.clone(),
         );
         if let Some(old) = self.listeners.tcp.insert(key, task) {
             old.abort();
@@ -1015,38 +1069,17 @@ impl server::Handler for ConnectionHandler {
             }
         };
         let Some(handle) = self.handle.get().cloned() else { return Ok(false) };
-        let slots = self.forward_channels.clone();
-        let flow = self.connection.flow().clone();
-        let max = self.shared.limits.max_forward_channels;
         let path = socket_path.to_owned();
-        let task = tokio::spawn(
-            async move {
-                loop {
-                    let socket = match listener.accept().await {
-                        Ok((socket, _)) => socket,
-                        Err(error) => {
-                            crate::forward::accept_failed(error).await;
-                            continue;
-                        }
-                    };
-                    if slots.fetch_add(1, Ordering::AcqRel) >= max {
-                        slots.fetch_sub(1, Ordering::AcqRel);
-                        continue;
-                    }
-                    let slot = ForwardSlot(slots.clone());
-                    let handle = handle.clone();
-                    let flow = flow.clone();
-                    let path = path.clone();
-                    tokio::spawn(async move {
-                        match handle.channel_open_forwarded_streamlocal(path).await {
-                            Ok(channel) => crate::forward::pump(channel, socket, flow).await,
-                            Err(error) => tracing::debug!(%error, "client refused forwarded-streamlocal channel"),
-                        }
-                        drop(slot);
-                    });
-                }
-            }
-            .instrument(self.span.clone()),
+        let open: OpenToClient = Box::new(move |_, _| {
+            let (handle, path) = (handle.clone(), path.clone());
+            Box::pin(async move { handle.channel_open_forwarded_streamlocal(path).await })
+        });
+        let task = spawn_forward_listener(
+            listener,
+            self.forward_slots.clone(),
+            self.connection.flow().clone(),
+            open,
+            self.span.clone(),
         );
         if let Some(old) = self.listeners.unix.insert(socket_path.to_owned(), task) {
             old.abort();
