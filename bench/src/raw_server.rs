@@ -1,0 +1,148 @@
+//! The baseline: a `russh::server::Handler` written directly, doing the same
+//! work as the framework server (one accepted key, session channels, exec).
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use russh::keys::PublicKey;
+use russh::server::{self, Auth, Msg, Session};
+use russh::{Channel, ChannelId};
+
+use crate::exec::{self, ExecMode};
+
+/// Which russh configuration the raw server runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum RawConfig {
+    /// `Config::default()` with only the host key set.
+    Default,
+    /// The settings of ssh_framework's `russh_config` (server.rs).
+    Tuned,
+}
+
+/// The russh configuration for `which`.
+pub(crate) fn config(which: RawConfig, key: russh::keys::PrivateKey) -> server::Config {
+    match which {
+        RawConfig::Default => server::Config { keys: vec![key], ..Default::default() },
+        RawConfig::Tuned => {
+            use russh::cipher;
+            let preferred = russh::Preferred {
+                cipher: Cow::Owned(vec![
+                    cipher::CHACHA20_POLY1305,
+                    cipher::AES_128_GCM,
+                    cipher::AES_256_GCM,
+                    cipher::AES_128_CTR,
+                    cipher::AES_192_CTR,
+                    cipher::AES_256_CTR,
+                ]),
+                ..Default::default()
+            };
+            server::Config {
+                auth_rejection_time: Duration::ZERO,
+                auth_rejection_time_initial: Some(Duration::ZERO),
+                keys: vec![key],
+                window_size: 8 << 20,
+                maximum_packet_size: 32 << 10,
+                nodelay: true,
+                preferred,
+                ..Default::default()
+            }
+        }
+    }
+}
+
+struct RawServer {
+    authorized: Arc<PublicKey>,
+    mode: ExecMode,
+}
+
+impl server::Server for RawServer {
+    type Handler = RawHandler;
+
+    fn new_client(&mut self, _peer: Option<std::net::SocketAddr>) -> RawHandler {
+        RawHandler { authorized: self.authorized.clone(), mode: self.mode, channels: HashMap::new() }
+    }
+}
+
+struct RawHandler {
+    authorized: Arc<PublicKey>,
+    mode: ExecMode,
+    channels: HashMap<ChannelId, Channel<Msg>>,
+}
+
+impl RawHandler {
+    fn check(&self, key: &PublicKey) -> Auth {
+        if key.key_data() == self.authorized.key_data() { Auth::Accept } else { Auth::reject() }
+    }
+}
+
+impl server::Handler for RawHandler {
+    type Error = russh::Error;
+
+    async fn auth_publickey_offered(&mut self, _user: &str, offer: server::PublicKeyOffer<'_>) -> Result<Auth, Self::Error> {
+        Ok(self.check(offer.public_key))
+    }
+
+    async fn auth_publickey(&mut self, _user: &str, key: server::VerifiedPublicKey<'_>) -> Result<Auth, Self::Error> {
+        Ok(self.check(key.public_key))
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: server::ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.channels.insert(channel.id(), channel);
+        reply.accept().await;
+        Ok(())
+    }
+
+    async fn channel_close(&mut self, channel: ChannelId, _session: &mut Session) -> Result<(), Self::Error> {
+        self.channels.remove(&channel);
+        Ok(())
+    }
+
+    async fn exec_request(&mut self, id: ChannelId, data: &[u8], session: &mut Session) -> Result<(), Self::Error> {
+        let Some(channel) = self.channels.remove(&id) else {
+            session.channel_failure(id)?;
+            return Ok(());
+        };
+        session.channel_success(id)?;
+        let command = String::from_utf8_lossy(data).into_owned();
+        let mode = self.mode;
+        tokio::spawn(async move {
+            let (mut read, write) = channel.split();
+            let code = match mode {
+                ExecMode::InProcess => exec::in_process(&command, read.make_reader(), write.make_writer()).await,
+                ExecMode::Spawn => exec::spawn(&command, read.make_reader(), write.make_writer(), write.make_writer_ext(Some(1))).await,
+            };
+            let _ = write.exit_status(code).await;
+            let _ = write.eof().await;
+            let _ = write.close().await;
+        });
+        Ok(())
+    }
+}
+
+/// Serves on 127.0.0.1 (a free port) until `stop` completes; `ready` gets the port.
+pub(crate) async fn serve(
+    which: RawConfig,
+    mode: ExecMode,
+    host_key: russh::keys::PrivateKey,
+    authorized: PublicKey,
+    ready: impl FnOnce(u16),
+    stop: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), String> {
+    use russh::server::Server as _;
+    let config = Arc::new(config(which, host_key));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    ready(port);
+    let mut server = RawServer { authorized: Arc::new(authorized), mode };
+    tokio::select! {
+        r = server.run_on_socket(config, &listener) => r.map_err(|e| e.to_string()),
+        () = stop => Ok(()),
+    }
+}
