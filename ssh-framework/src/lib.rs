@@ -79,6 +79,7 @@
 pub mod auth;
 pub mod channel;
 mod connection;
+mod quickack;
 pub mod extract;
 pub mod forward;
 pub mod request;

@@ -616,7 +616,7 @@ async fn serve_tcp(
     shutdown: watch::Receiver<Phase>,
 ) -> Result<(), Error> {
     let _ = socket.set_nodelay(true);
-    serve(shared, socket, Some(peer), local, shutdown).await
+    serve(shared, crate::quickack::QuickAck::new(socket), Some(peer), local, shutdown).await
 }
 
 async fn serve<S>(
