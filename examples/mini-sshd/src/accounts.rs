@@ -101,8 +101,9 @@ impl Accounts {
                 return Err(format!("--kbd-interactive {}: given twice", entry.user).into());
             }
         }
+        let honoured = honoured_options(args);
         for entry in &args.authorized_keys {
-            let keys = read_authorized_keys(&entry.path)
+            let keys = read_authorized_keys(&entry.path, &honoured)
                 .map_err(|e| format!("--authorized-keys {}:{}: {e}", entry.user, entry.path.display()))?;
             users.entry(entry.user.clone()).or_default().keys.extend(keys);
         }
@@ -172,22 +173,29 @@ impl Accounts {
 }
 
 /// Options of authorized_keys lines that mini-sshd honours by what it is: it
-/// forwards nothing and runs no `~/.ssh/rc`. A line with any other option
-/// (`from=`, `command=`, `restrict`, `no-pty`, `cert-authority`, ...) would
-/// grant more than it says here, so it is skipped.
-const HONOURED_OPTIONS: &[&str] = &[
-    "no-port-forwarding",
-    "no-agent-forwarding",
-    "no-x11-forwarding",
-    "no-user-rc",
-    "permitopen",
-    "permitlisten",
-];
+/// runs no `~/.ssh/rc`, and forwards only what the command line allows, for
+/// every key alike. A line with any other option (`from=`, `command=`,
+/// `restrict`, `no-pty`, `cert-authority`, or `no-port-forwarding` once TCP
+/// forwarding is allowed, ...) would grant more than it says here, so it is
+/// skipped.
+fn honoured_options(args: &Args) -> Vec<&'static str> {
+    let mut options = vec!["no-user-rc"];
+    if !args.allow_tcp_forwarding {
+        options.extend(["no-port-forwarding", "permitopen", "permitlisten"]);
+    }
+    if !args.allow_agent_forwarding {
+        options.push("no-agent-forwarding");
+    }
+    if !args.allow_x11_forwarding {
+        options.push("no-x11-forwarding");
+    }
+    options
+}
 
 /// Reads the keys of an OpenSSH authorized_keys file: comments and blank lines
-/// are allowed; lines that do not parse or carry options mini-sshd cannot
-/// honour are skipped with a warning, as sshd skips what it does not understand.
-fn read_authorized_keys(path: &Path) -> Result<Vec<KeyData>, BoxError> {
+/// are allowed; lines that do not parse or carry options other than `honoured`
+/// are skipped with a warning, as sshd skips what it does not understand.
+fn read_authorized_keys(path: &Path, honoured: &[&str]) -> Result<Vec<KeyData>, BoxError> {
     let text = std::fs::read_to_string(path)?;
     let mut keys = Vec::new();
     for (index, entry) in AuthorizedKeys::new(&text).enumerate() {
@@ -200,7 +208,7 @@ fn read_authorized_keys(path: &Path) -> Result<Vec<KeyData>, BoxError> {
         };
         let unsupported = entry.config_opts().iter().find(|option| {
             let name = option.split('=').next().unwrap_or_default().to_ascii_lowercase();
-            !HONOURED_OPTIONS.contains(&name.as_str())
+            !honoured.contains(&name.as_str())
         });
         if let Some(option) = unsupported {
             tracing::warn!(file = %path.display(), entry = index + 1, option, "authorized_keys entry skipped: option not supported");
@@ -277,10 +285,14 @@ mod tests {
              cert-authority ssh-ed25519 {a} ca\nfrom=\"10.0.0.1\" ssh-ed25519 {b}\nnot a key\n"
         );
         std::fs::write(&file, text).unwrap();
-        let keys = read_authorized_keys(&file).unwrap();
+        let keys = read_authorized_keys(&file, &honoured_options(&Args::parse_from(["mini-sshd"]))).unwrap();
+        // Once TCP forwarding is allowed, `no-port-forwarding` would no longer hold for that key.
+        let forwarding = Args::parse_from(["mini-sshd", "--allow-tcp-forwarding"]);
+        let keys_when_forwarding = read_authorized_keys(&file, &honoured_options(&forwarding)).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         let parse = |k: &str| ssh_framework::keys::PublicKey::from_openssh(&format!("ssh-ed25519 {k} other comment")).unwrap();
         assert_eq!(keys, [parse(a).key_data().clone(), parse(b).key_data().clone()]);
+        assert_eq!(keys_when_forwarding, [parse(a).key_data().clone()]);
     }
 
     #[test]

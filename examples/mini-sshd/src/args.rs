@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use ssh_framework::Method;
+use ssh_framework::forward::PermitOpen;
 
 /// mini-sshd's command line.
 ///
@@ -29,8 +30,11 @@ pub struct Args {
     pub users: Vec<UserSecret>,
 
     /// An OpenSSH authorized_keys file for a user (repeatable; several files per user add up).
-    /// Keys match by key data; lines with options other than no-*-forwarding, no-user-rc,
-    /// permitopen and permitlisten are skipped, since mini-sshd could not enforce them.
+    /// Keys match by key data. Lines with options mini-sshd cannot enforce are skipped:
+    /// any but no-user-rc and the restrictions of forwarding it does not allow anyway
+    /// (no-port-forwarding, permitopen and permitlisten without --allow-tcp-forwarding,
+    /// no-agent-forwarding without --allow-agent-forwarding, no-x11-forwarding without
+    /// --allow-x11-forwarding).
     #[arg(long = "authorized-keys", value_name = "NAME:PATH")]
     pub authorized_keys: Vec<UserFile>,
 
@@ -75,6 +79,38 @@ pub struct Args {
     /// Milliseconds before a wrong password or code is answered.
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub rejection_delay_ms: u64,
+
+    /// Allow TCP forwarding: `ssh -L` (direct-tcpip channels, to any destination
+    /// unless --permit-open limits them) and `ssh -R` (listeners on loopback, on
+    /// ports 1024 and up, at most 16 per connection; clients may cancel them).
+    /// Off, both are refused, like sshd's `AllowTcpForwarding no`.
+    #[arg(long)]
+    pub allow_tcp_forwarding: bool,
+
+    /// A destination `ssh -L` may reach, like sshd's `PermitOpen` (repeatable;
+    /// `*` matches any host or port, IPv6 in brackets: `[::1]:22`). Hosts compare
+    /// as the client sent them, without resolving; others are refused as
+    /// administratively prohibited [default: any destination].
+    #[arg(long = "permit-open", value_name = "HOST:PORT", value_parser = permit_open_entry, requires = "allow_tcp_forwarding")]
+    pub permit_open: Vec<String>,
+
+    /// Allow agent forwarding (`ssh -A`): shells and commands get `SSH_AUTH_SOCK`,
+    /// a socket in a fresh 0700 directory under the temp dir that reaches the
+    /// client's agent while the session runs.
+    #[arg(long)]
+    pub allow_agent_forwarding: bool,
+
+    /// Allow X11 forwarding (`ssh -X`, `ssh -Y`): shells and commands get
+    /// `DISPLAY=localhost:N.SCREEN`, a display on 127.0.0.1 port 6000+N (N from
+    /// 10 up) whose connections go to the client's X server; with `xauth`
+    /// installed the client's cookie is added to `ROOT/.Xauthority`, as sshd does.
+    #[arg(long)]
+    pub allow_x11_forwarding: bool,
+}
+
+/// Checks one `--permit-open` entry the way [`PermitOpen`] will read it.
+fn permit_open_entry(s: &str) -> Result<String, String> {
+    PermitOpen::none().allow(s).map(|_| s.to_owned()).map_err(|e| e.to_string())
 }
 
 /// Splits `NAME:VALUE` at the first colon.
@@ -175,6 +211,16 @@ mod tests {
         assert_eq!(args.accept_env, ["LANG", "LC_*"]);
         assert_eq!((args.max_auth_tries, args.login_grace_time, args.max_sessions), (6, 120, 10));
         assert_eq!(args.rejection_delay_ms, 1000);
+        assert!(!args.allow_tcp_forwarding && !args.allow_agent_forwarding && !args.allow_x11_forwarding);
+        assert!(args.permit_open.is_empty());
+    }
+
+    #[test]
+    fn permit_open_entries_parse_and_need_tcp_forwarding() {
+        let args = Args::parse_from(["mini-sshd", "--allow-tcp-forwarding", "--permit-open", "localhost:80", "--permit-open", "[::1]:*"]);
+        assert_eq!(args.permit_open, ["localhost:80", "[::1]:*"]);
+        assert!(Args::try_parse_from(["mini-sshd", "--allow-tcp-forwarding", "--permit-open", "localhost"]).is_err());
+        assert!(Args::try_parse_from(["mini-sshd", "--permit-open", "localhost:80"]).is_err());
     }
 
     #[test]

@@ -1,15 +1,16 @@
 //! The SSH handlers: every decision mini-sshd makes, as one `#[server]` impl block.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use ssh_framework::extract::{Environment, Pty, User};
+use ssh_framework::extract::{AgentForwarded, Environment, Pty, User};
+use ssh_framework::forward::{Client, Forward, ListenTarget, OpenFailure, TcpTarget, X11Request};
 use ssh_framework::keys::PublicKey;
 use ssh_framework::scp::Scp;
 use ssh_framework::sftp::{FsBackend, Sftp};
 use ssh_framework::{Auth, ChannelIo, Command, Connection, ExitStatus, Factors, Method, MethodSet, Prompt, Prompter, PtyRequest};
 
 use crate::accounts::Accounts;
+use crate::forwarding::{ForwardingPolicy, SessionForwards};
 use crate::glob;
 use crate::process::{self, Launch};
 
@@ -72,6 +73,12 @@ impl SessionConfig {
     }
 }
 
+/// What `xauth` may be given of an `x11-req`, as sshd checks it: the protocol
+/// and cookie go into a script of xauth commands, so no spaces or newlines.
+fn xauth_safe(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:/-".contains(&b))
+}
+
 /// mini-sshd's handlers: accounts for authentication, a session config for channels.
 #[derive(Debug)]
 pub(crate) struct MiniSshd {
@@ -79,6 +86,34 @@ pub(crate) struct MiniSshd {
     pub(crate) sessions: SessionConfig,
     /// `--root` as a jail for SFTP and SCP.
     pub(crate) files: FsBackend,
+    /// What may be forwarded.
+    pub(crate) forwarding: ForwardingPolicy,
+}
+
+impl MiniSshd {
+    /// Runs a shell (`command` `None`) or command with the client's agent and
+    /// X display offered on the way, when this channel allowed them; both
+    /// close when it ends.
+    #[allow(clippy::too_many_arguments)]
+    async fn run(
+        &self,
+        user: &str,
+        client: &Client,
+        pty: Option<&PtyRequest>,
+        env: Vec<(String, String)>,
+        command: Option<&Command>,
+        agent: AgentForwarded,
+        x11: Option<&X11Request>,
+        io: ChannelIo,
+    ) -> ExitStatus {
+        let forwards = SessionForwards::open(client, agent.0, x11, &self.sessions.root, &self.sessions.path).await;
+        let mut launch = self.sessions.launch(user, client.connection(), pty, env, command);
+        // After the client's variables, which may not replace them, as in sshd.
+        launch.env.extend(forwards.env());
+        let status = process::run(&launch, pty, io).await;
+        drop(forwards);
+        status
+    }
 }
 
 #[ssh_framework::server]
@@ -147,11 +182,51 @@ impl MiniSshd {
         true
     }
 
+    /// `--allow-agent-forwarding`: `ssh -A`.
+    #[agent]
+    async fn agent(&self, user: User) -> bool {
+        tracing::debug!(%user, allowed = self.forwarding.agent, "agent forwarding request");
+        self.forwarding.agent
+    }
+
+    /// `--allow-x11-forwarding`: `ssh -X`, with a protocol and cookie xauth can take.
+    #[x11]
+    async fn x11(&self, request: X11Request, user: User) -> bool {
+        let allowed = self.forwarding.x11 && xauth_safe(&request.auth_protocol) && xauth_safe(&request.auth_cookie);
+        tracing::debug!(%user, allowed, protocol = %request.auth_protocol, "x11 forwarding request");
+        allowed
+    }
+
+    /// `ssh -L`: with `--allow-tcp-forwarding`, to destinations `--permit-open` lists.
+    #[channel(direct_tcpip)]
+    async fn local_forward(&self, target: TcpTarget, user: User) -> Forward {
+        let allowed = self.forwarding.allows_local(&target.host, target.port);
+        tracing::info!(%user, host = %target.host, port = target.port, allowed, "direct-tcpip");
+        if allowed { Forward::Connect } else { Forward::Refuse(OpenFailure::AdministrativelyProhibited) }
+    }
+
+    /// `ssh -R`: with `--allow-tcp-forwarding`. The framework has already
+    /// refused privileged ports and listeners past its cap, and binds loopback.
+    #[tcpip_forward]
+    async fn remote_forward(&self, target: ListenTarget, user: User) -> bool {
+        tracing::info!(%user, address = %target.address, port = target.port, allowed = self.forwarding.tcp, "tcpip-forward");
+        self.forwarding.tcp
+    }
+
     /// The user's shell: on the pty if one was requested, on pipes otherwise (`ssh -T`, scripts).
+    #[allow(clippy::too_many_arguments)]
     #[shell]
-    async fn shell(&self, user: User, connection: Arc<Connection>, pty: Pty, env: Environment, io: ChannelIo) -> ExitStatus {
-        let launch = self.sessions.launch(&user, &connection, pty.0.as_ref(), env.0, None);
-        process::run(&launch, pty.0.as_ref(), io).await
+    async fn shell(
+        &self,
+        user: User,
+        client: Client,
+        pty: Pty,
+        env: Environment,
+        agent: AgentForwarded,
+        x11: Option<X11Request>,
+        io: ChannelIo,
+    ) -> ExitStatus {
+        self.run(&user, &client, pty.0.as_ref(), env.0, None, agent, x11.as_ref(), io).await
     }
 
     /// SFTP, jailed to `--root` (read-only with `--sftp-read-only`).
@@ -168,18 +243,20 @@ impl MiniSshd {
     }
 
     /// `SHELL -c COMMAND`.
+    #[allow(clippy::too_many_arguments)]
     #[exec]
     async fn exec(
         &self,
         user: User,
-        connection: Arc<Connection>,
+        client: Client,
         command: Command,
         pty: Pty,
         env: Environment,
+        agent: AgentForwarded,
+        x11: Option<X11Request>,
         io: ChannelIo,
     ) -> ExitStatus {
-        let launch = self.sessions.launch(&user, &connection, pty.0.as_ref(), env.0, Some(&command));
-        process::run(&launch, pty.0.as_ref(), io).await
+        self.run(&user, &client, pty.0.as_ref(), env.0, Some(&command), agent, x11.as_ref(), io).await
     }
 }
 
@@ -202,5 +279,14 @@ mod tests {
         let everything = SessionConfig { accept_env: vec!["*".into()], ..config };
         assert!(!everything.accepts_env("A=B", "c"));
         assert!(!everything.accepts_env("", "c"));
+    }
+
+    #[test]
+    fn x11_cookies_with_spaces_or_newlines_cannot_reach_xauth() {
+        assert!(xauth_safe("MIT-MAGIC-COOKIE-1"));
+        assert!(xauth_safe("0123456789abcdef"));
+        assert!(!xauth_safe("abc\nremove *"));
+        assert!(!xauth_safe("a b"));
+        assert!(!xauth_safe(""));
     }
 }

@@ -13,6 +13,9 @@
 //! | pseudo-terminal | `#[pty]` allows it; TERM, size and modes from the request, `window-change` resizes it |
 //! | env | `#[env]` accepts names matching `--accept-env` globs (default `LANG`, `LC_*`) |
 //! | signals | `#[signal]` allows them; the child gets them, and its death by one is reported as `exit-signal` |
+//! | TCP forwarding | `--allow-tcp-forwarding`: `#[channel(direct_tcpip)]` answers `ssh -L` within a `PermitOpen` list (`--permit-open`), `#[tcpip_forward]` allows `ssh -R` within the framework's limits |
+//! | agent forwarding | `--allow-agent-forwarding`: `#[agent]` allows `ssh -A`; children get `SSH_AUTH_SOCK`, an `AgentListener` made with the `Client` extractor |
+//! | X11 forwarding | `--allow-x11-forwarding`: `#[x11]` allows `ssh -X`; children get `DISPLAY`, a TCP display whose connections `Client::open_x11` carries to the client |
 //!
 //! [`build`] makes the server and its startup line; the `mini-sshd` binary
 //! prints that line and serves until Ctrl-C or SIGTERM. The same works
@@ -33,6 +36,7 @@
 
 mod accounts;
 pub mod args;
+mod forwarding;
 mod glob;
 mod handlers;
 mod process;
@@ -42,10 +46,12 @@ use std::time::Duration;
 
 use rand::RngExt;
 use ssh_framework::Server;
+use ssh_framework::forward::PermitOpen;
 use ssh_framework::sftp::FsBackend;
 
 pub use crate::args::Args;
 use crate::accounts::Accounts;
+use crate::forwarding::ForwardingPolicy;
 use crate::handlers::{MiniSshd, SessionConfig};
 
 /// The error of [`build`]: a bad option, an unreadable file, or a port already in use.
@@ -79,9 +85,22 @@ pub async fn build(args: Args) -> Result<(Server, String), BoxError> {
         accept_env: args.accept_env.clone(),
         path: std::env::var("PATH").unwrap_or_else(|_| DEFAULT_PATH.to_owned()),
     };
+    // Like sshd's PermitOpen: no list means any destination.
+    let permit_open = if args.permit_open.is_empty() {
+        PermitOpen::any()
+    } else {
+        args.permit_open.iter().try_fold(PermitOpen::none(), |policy, entry| policy.allow(entry))?
+    };
+    let forwarding = ForwardingPolicy {
+        tcp: args.allow_tcp_forwarding,
+        permit_open,
+        agent: args.allow_agent_forwarding,
+        x11: args.allow_x11_forwarding,
+    };
+    tracing::info!(?forwarding, "forwarding");
 
     let server = Server::builder()
-        .handlers(MiniSshd { accounts, sessions, files })
+        .handlers(MiniSshd { accounts, sessions, files, forwarding })
         .listen(args.listen)
         .host_key_file(&args.host_key)
         .server_id(concat!("mini-sshd_", env!("CARGO_PKG_VERSION")))
