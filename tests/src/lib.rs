@@ -5,6 +5,8 @@
 //! Every client runs under a timeout and every server owns its temp dir, so
 //! tests can run in parallel and none can hang.
 
+pub mod forwarding;
+
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;

@@ -24,9 +24,10 @@ use ssh_framework::forward::{
 };
 use ssh_framework::keys::PublicKey;
 use ssh_framework::{Auth, ChannelIo, Command, ExitStatus, ServerBuilder};
+use ssh_framework_tests::forwarding::{OpenSsh, free_port, tcp_echo};
 use ssh_framework_tests::{ClientKey, TestServer, keygen, within};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use tokio::net::{TcpStream, UnixListener, UnixStream};
 use tokio::sync::mpsc;
 
 // ---------------------------------------------------------------------------
@@ -171,22 +172,6 @@ async fn start(configure: impl FnOnce(ServerBuilder, &Path) -> ServerBuilder) ->
     (server, key, dir)
 }
 
-/// A TCP echo server on 127.0.0.1; each connection echoes until EOF, then closes.
-async fn tcp_echo() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((socket, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let (mut r, mut w) = socket.into_split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-                let _ = w.shutdown().await;
-            });
-        }
-    });
-    addr
-}
-
 /// A Unix-socket echo server at `path`.
 fn unix_echo(path: &Path) {
     let listener = UnixListener::bind(path).unwrap();
@@ -199,11 +184,6 @@ fn unix_echo(path: &Path) {
             });
         }
     });
-}
-
-/// A port of 127.0.0.1 that was free a moment ago (for `-L` and fixed `-R` ports).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Sends `message`, half-closes, and returns everything read back until EOF.
@@ -266,118 +246,13 @@ fn noise(len: usize) -> Vec<u8> {
         .collect()
 }
 
-// ---------------------------------------------------------------------------
-// OpenSSH
-
-/// An `ssh` command line against a test server, isolated from the user's
-/// config, agent and known hosts, authenticating with one key.
-struct OpenSsh {
-    cmd: tokio::process::Command,
-}
-
-impl OpenSsh {
-    fn new(server: &TestServer, key: &ClientKey) -> Self {
-        let mut cmd = tokio::process::Command::new("ssh");
-        cmd.args(["-F", "/dev/null", "-p", &server.port().to_string(), "-l", "alice", "-i"]).arg(&key.path);
-        for option in [
-            "BatchMode=yes",
-            "StrictHostKeyChecking=no",
-            "UserKnownHostsFile=/dev/null",
-            "GlobalKnownHostsFile=/dev/null",
-            "ExitOnForwardFailure=yes",
-            "IdentitiesOnly=yes",
-            "ConnectTimeout=20",
-        ] {
-            cmd.arg("-o").arg(option);
-        }
-        cmd.env_remove("SSH_AUTH_SOCK").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
-        OpenSsh { cmd }
-    }
-
-    fn args<I: IntoIterator<Item = S>, S: AsRef<std::ffi::OsStr>>(mut self, args: I) -> Self {
-        self.cmd.args(args);
-        self
-    }
-
-    fn env(mut self, name: &str, value: impl AsRef<std::ffi::OsStr>) -> Self {
-        self.cmd.env(name, value);
-        self
-    }
-
-    /// Runs `ssh ARGS 127.0.0.1 COMMAND...` to completion under [`within`]'s timeout.
-    async fn run(mut self, command: &[&str]) -> std::process::Output {
-        self.cmd.arg("127.0.0.1").args(command);
-        let child = self.cmd.spawn().expect("ssh is installed");
-        within("ssh to finish", child.wait_with_output()).await.expect("waiting for ssh")
-    }
-
-    /// Starts `ssh -v ARGS -N 127.0.0.1` and keeps it running (killed on drop).
-    fn spawn_forwarding(mut self) -> Running {
-        self.cmd.args(["-v", "-N", "127.0.0.1"]);
-        let mut child = self.cmd.spawn().expect("ssh is installed");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = mpsc::unbounded_channel();
-        let log = Arc::new(Mutex::new(String::new()));
-        let log_writer = log.clone();
-        tokio::spawn(async move {
-            let mut reader = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = reader.next_line().await {
-                log_writer.lock().unwrap().push_str(&format!("{line}\n"));
-                let _ = tx.send(line);
-            }
-        });
-        Running { child, lines, log }
-    }
-}
-
-/// A running `ssh -v -N`, with its stderr as lines.
-struct Running {
-    child: tokio::process::Child,
-    lines: mpsc::UnboundedReceiver<String>,
-    log: Arc<Mutex<String>>,
-}
-
-impl Running {
-    /// Waits for a stderr line containing `needle` and returns it.
-    async fn line(&mut self, needle: &str) -> String {
-        let found = within(&format!("ssh to print {needle:?}"), async {
-            while let Some(line) = self.lines.recv().await {
-                if line.contains(needle) {
-                    return Some(line);
-                }
-            }
-            None
-        })
-        .await;
-        found.unwrap_or_else(|| panic!("ssh exited before printing {needle:?}; stderr:\n{}", self.stderr()))
-    }
-
-    /// The port of ssh's "Allocated port N for remote forward to ..." message.
-    async fn allocated_port(&mut self) -> u16 {
-        let line = self.line("Allocated port ").await;
-        line.split("Allocated port ")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|port| port.parse().ok())
-            .unwrap_or_else(|| panic!("no port in {line:?}"))
-    }
-
-    fn stderr(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-
-    async fn kill(mut self) {
-        self.child.kill().await.unwrap();
-    }
-}
-
 #[tokio::test]
 async fn local_forward_carries_16_mib_to_an_echo_server_intact() {
     let echo = tcp_echo().await;
     let (server, key, _dir) =
         start(|b, dir| b.handlers(Forwards::new(PermitOpen::none().allow(&echo.to_string()).unwrap(), dir))).await;
     let local = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let mut ssh = OpenSsh::new(&server, &key).args(["-L", &format!("{local}:{echo}")]).spawn_forwarding();
+    let mut ssh = OpenSsh::new(server.port(), &key).args(["-L", &format!("{local}:{echo}")]).spawn_forwarding();
     ssh.line(&format!("Local connections to {local}")).await;
     // ssh logs the line just before it binds; the session's first message comes after.
     ssh.line("Entering interactive session").await;
@@ -405,7 +280,7 @@ async fn local_forward_outside_permit_open_is_administratively_prohibited() {
     let (server, key, _dir) =
         start(|b, dir| b.handlers(Forwards::new(PermitOpen::none().allow(&allowed.to_string()).unwrap(), dir))).await;
     let local = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let mut ssh = OpenSsh::new(&server, &key).args(["-L", &format!("{local}:{forbidden}")]).spawn_forwarding();
+    let mut ssh = OpenSsh::new(server.port(), &key).args(["-L", &format!("{local}:{forbidden}")]).spawn_forwarding();
     ssh.line("Entering interactive session").await;
 
     let stream = within("connect to -L", TcpStream::connect(local)).await.unwrap();
@@ -419,7 +294,7 @@ async fn local_forward_outside_permit_open_is_administratively_prohibited() {
 async fn remote_forward_on_port_zero_reports_the_allocated_port() {
     let echo = tcp_echo().await;
     let (server, key, _dir) = start(|b, dir| b.handlers(Forwards::new(PermitOpen::none(), dir))).await;
-    let mut ssh = OpenSsh::new(&server, &key).args(["-R", &format!("0:{echo}")]).spawn_forwarding();
+    let mut ssh = OpenSsh::new(server.port(), &key).args(["-R", &format!("0:{echo}")]).spawn_forwarding();
     let port = ssh.allocated_port().await;
     assert_ne!(port, 0);
 
@@ -435,7 +310,7 @@ async fn remote_forward_on_a_fixed_port() {
     let requests = forwards.remote_requests.clone();
     let (server, key, _dir) = start(|b, _| b.handlers(forwards)).await;
     let port = free_port();
-    let mut ssh = OpenSsh::new(&server, &key).args(["-R", &format!("{port}:{echo}")]).spawn_forwarding();
+    let mut ssh = OpenSsh::new(server.port(), &key).args(["-R", &format!("{port}:{echo}")]).spawn_forwarding();
     ssh.line("remote forward success").await;
 
     let back = tcp_round_trip(SocketAddr::from(([127, 0, 0, 1], port)), b"fixed").await;
@@ -452,7 +327,7 @@ async fn cancel_through_a_control_master_closes_the_listener() {
     let control = dir.path().join("ctl");
     let port = free_port();
     let spec = format!("{port}:{echo}");
-    let mut master = OpenSsh::new(&server, &key)
+    let mut master = OpenSsh::new(server.port(), &key)
         .args(["-o", "ControlMaster=yes", "-o"])
         .args([format!("ControlPath={}", control.display())])
         .args(["-R", &spec])
@@ -461,7 +336,7 @@ async fn cancel_through_a_control_master_closes_the_listener() {
     let listening = SocketAddr::from(([127, 0, 0, 1], port));
     assert_eq!(tcp_round_trip(listening, b"before").await, b"before");
 
-    let cancel = OpenSsh::new(&server, &key)
+    let cancel = OpenSsh::new(server.port(), &key)
         .args(["-o", "ControlMaster=no", "-S"])
         .args([&control])
         .args(["-O", "cancel", "-R", &spec])
@@ -473,7 +348,7 @@ async fn cancel_through_a_control_master_closes_the_listener() {
     // the close is awaited here (the russh test below checks that the
     // server closes the port before it answers).
     refused_eventually(listening).await;
-    assert!(master.child.try_wait().unwrap().is_none(), "the master connection stays up");
+    assert!(master.is_running(), "the master connection stays up");
     master.kill().await;
 }
 
@@ -481,7 +356,7 @@ async fn cancel_through_a_control_master_closes_the_listener() {
 async fn remote_listener_is_closed_when_the_client_disconnects() {
     let echo = tcp_echo().await;
     let (server, key, _dir) = start(|b, dir| b.handlers(Forwards::new(PermitOpen::none(), dir))).await;
-    let mut ssh = OpenSsh::new(&server, &key).args(["-R", &format!("0:{echo}")]).spawn_forwarding();
+    let mut ssh = OpenSsh::new(server.port(), &key).args(["-R", &format!("0:{echo}")]).spawn_forwarding();
     let listening = SocketAddr::from(([127, 0, 0, 1], ssh.allocated_port().await));
     assert_eq!(tcp_round_trip(listening, b"up").await, b"up");
 
@@ -495,7 +370,7 @@ async fn local_forward_to_a_unix_socket() {
     let served = dir.path().join("server.sock");
     unix_echo(&served);
     let local = dir.path().join("local.sock");
-    let mut ssh = OpenSsh::new(&server, &key)
+    let mut ssh = OpenSsh::new(server.port(), &key)
         .args(["-L", &format!("{}:{}", local.display(), served.display())])
         .spawn_forwarding();
     ssh.line("Entering interactive session").await;
@@ -511,7 +386,7 @@ async fn local_forward_to_a_unix_socket_outside_the_allowed_directory_is_refused
     let served = dir.path().join("server.sock");
     unix_echo(&served);
     let local = dir.path().join("local.sock");
-    let mut ssh = OpenSsh::new(&server, &key)
+    let mut ssh = OpenSsh::new(server.port(), &key)
         .args(["-L", &format!("{}:{}", local.display(), served.display())])
         .spawn_forwarding();
     ssh.line("Entering interactive session").await;
@@ -528,7 +403,7 @@ async fn remote_forward_from_a_unix_socket() {
     let target = dir.path().join("local-echo.sock");
     unix_echo(&target);
     let remote = dir.path().join("remote.sock");
-    let mut ssh = OpenSsh::new(&server, &key)
+    let mut ssh = OpenSsh::new(server.port(), &key)
         .args(["-R", &format!("{}:{}", remote.display(), target.display())])
         .spawn_forwarding();
     ssh.line("remote forward success").await;
@@ -579,14 +454,14 @@ async fn agent_forwarding_lets_an_exec_list_the_clients_keys() {
     .unwrap();
     assert!(added.status.success(), "ssh-add: {}", String::from_utf8_lossy(&added.stderr));
 
-    let out = OpenSsh::new(&server, &key).args(["-A"]).env("SSH_AUTH_SOCK", &agent_socket).run(&["ssh-add", "-l"]).await;
+    let out = OpenSsh::new(server.port(), &key).args(["-A"]).env("SSH_AUTH_SOCK", &agent_socket).run(&["ssh-add", "-l"]).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("agent-held-key"), "ssh-add -l on the server lists the agent's key: {stdout}");
     assert_eq!(stdout.lines().count(), 1, "{stdout}");
 
     // Without -A the exec sees no agent.
-    let out = OpenSsh::new(&server, &key).run(&["ssh-add", "-l"]).await;
+    let out = OpenSsh::new(server.port(), &key).run(&["ssh-add", "-l"]).await;
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     agent.kill().await.unwrap();
 }
@@ -597,7 +472,7 @@ async fn remote_forward_on_a_privileged_port_is_refused() {
     let forwards = Forwards::new(PermitOpen::none(), Path::new("/nonexistent"));
     let requests = forwards.remote_requests.clone();
     let (server, key, _dir) = start(|b, _| b.handlers(forwards)).await;
-    let out = OpenSsh::new(&server, &key).args(["-N", "-R", &format!("80:{echo}")]).run(&[]).await;
+    let out = OpenSsh::new(server.port(), &key).args(["-N", "-R", &format!("80:{echo}")]).run(&[]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(255), "{stderr}");
     assert!(stderr.contains("remote port forwarding failed for listen port 80"), "{stderr}");
@@ -608,7 +483,7 @@ async fn remote_forward_on_a_privileged_port_is_refused() {
 async fn gateway_ports_no_binds_loopback_when_all_interfaces_are_asked_for() {
     let echo = tcp_echo().await;
     let (server, key, _dir) = start(|b, dir| b.handlers(Forwards::new(PermitOpen::none(), dir))).await;
-    let mut ssh = OpenSsh::new(&server, &key).args(["-R", &format!("0.0.0.0:0:{echo}")]).spawn_forwarding();
+    let mut ssh = OpenSsh::new(server.port(), &key).args(["-R", &format!("0.0.0.0:0:{echo}")]).spawn_forwarding();
     let port = ssh.allocated_port().await;
 
     assert_eq!(tcp_round_trip(SocketAddr::from(([127, 0, 0, 1], port)), b"lo").await, b"lo");
@@ -625,7 +500,7 @@ async fn gateway_ports_client_specified_binds_the_requested_wildcard() {
         b.gateway_ports(GatewayPorts::ClientSpecified).handlers(Forwards::new(PermitOpen::none(), dir))
     })
     .await;
-    let mut ssh = OpenSsh::new(&server, &key).args(["-R", &format!("0.0.0.0:0:{echo}")]).spawn_forwarding();
+    let mut ssh = OpenSsh::new(server.port(), &key).args(["-R", &format!("0.0.0.0:0:{echo}")]).spawn_forwarding();
     let port = ssh.allocated_port().await;
     // The control for the test above: 127.0.0.2 does reach a wildcard listener here.
     assert_eq!(tcp_round_trip(SocketAddr::from(([127, 0, 0, 2], port)), b"any").await, b"any");

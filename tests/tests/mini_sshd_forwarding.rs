@@ -12,7 +12,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use clap::Parser;
 use example_mini_sshd::{Args, build};
@@ -20,9 +20,10 @@ use russh::client;
 use russh::keys::PrivateKeyWithHashAlg;
 use russh::{Channel, ChannelMsg};
 use sha2::{Digest, Sha256};
+use ssh_framework_tests::forwarding::{OpenSsh, Running, free_port, tcp_echo};
 use ssh_framework_tests::{ClientKey, keygen, read_to_close, within};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 /// A mini-sshd for `alice` (one fresh key) with `BASE/root` as its root, started with `flags`.
@@ -57,135 +58,8 @@ impl MiniSshd {
 
     /// `ssh` as `alice` against this server, isolated from the user's config, agent and known hosts.
     fn ssh(&self) -> OpenSsh {
-        let mut cmd = tokio::process::Command::new("ssh");
-        cmd.args(["-F", "/dev/null", "-p", &self.port.to_string(), "-l", "alice", "-i"]).arg(&self.key.path);
-        for option in [
-            "BatchMode=yes",
-            "StrictHostKeyChecking=no",
-            "UserKnownHostsFile=/dev/null",
-            "GlobalKnownHostsFile=/dev/null",
-            "ExitOnForwardFailure=yes",
-            "IdentitiesOnly=yes",
-            "ConnectTimeout=20",
-        ] {
-            cmd.arg("-o").arg(option);
-        }
-        cmd.env_remove("SSH_AUTH_SOCK").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
-        OpenSsh { cmd }
+        OpenSsh::new(self.port, &self.key)
     }
-}
-
-/// An `ssh` command line being put together.
-struct OpenSsh {
-    cmd: tokio::process::Command,
-}
-
-impl OpenSsh {
-    fn args<I: IntoIterator<Item = S>, S: AsRef<std::ffi::OsStr>>(mut self, args: I) -> Self {
-        self.cmd.args(args);
-        self
-    }
-
-    fn env(mut self, name: &str, value: impl AsRef<std::ffi::OsStr>) -> Self {
-        self.cmd.env(name, value);
-        self
-    }
-
-    /// Runs `ssh ARGS 127.0.0.1 COMMAND` to completion under [`within`]'s timeout.
-    async fn run(mut self, command: &str) -> Output {
-        self.cmd.arg("127.0.0.1").arg(command);
-        let child = self.cmd.spawn().expect("ssh is installed");
-        let output = within("ssh to finish", child.wait_with_output()).await.expect("waiting for ssh");
-        Output {
-            code: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
-    }
-
-    /// Starts `ssh -v ARGS -N 127.0.0.1` and keeps it running (killed on drop).
-    fn spawn_forwarding(mut self) -> Running {
-        self.cmd.args(["-v", "-N", "127.0.0.1"]);
-        let mut child = self.cmd.spawn().expect("ssh is installed");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, lines) = mpsc::unbounded_channel();
-        let log = Arc::new(Mutex::new(String::new()));
-        let log_writer = log.clone();
-        tokio::spawn(async move {
-            let mut reader = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = reader.next_line().await {
-                log_writer.lock().unwrap().push_str(&format!("{line}\n"));
-                let _ = tx.send(line);
-            }
-        });
-        Running { _child: child, lines, log }
-    }
-}
-
-/// What a finished `ssh` did, as text.
-#[derive(Debug)]
-struct Output {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-/// A running `ssh -v -N`, with its stderr as lines.
-struct Running {
-    _child: tokio::process::Child,
-    lines: mpsc::UnboundedReceiver<String>,
-    log: Arc<Mutex<String>>,
-}
-
-impl Running {
-    /// Waits for a stderr line containing `needle` and returns it.
-    async fn line(&mut self, needle: &str) -> String {
-        let found = within(&format!("ssh to print {needle:?}"), async {
-            while let Some(line) = self.lines.recv().await {
-                if line.contains(needle) {
-                    return Some(line);
-                }
-            }
-            None
-        })
-        .await;
-        found.unwrap_or_else(|| panic!("ssh exited before printing {needle:?}; stderr:\n{}", self.stderr()))
-    }
-
-    /// The port of ssh's "Allocated port N for remote forward to ..." message.
-    async fn allocated_port(&mut self) -> u16 {
-        let line = self.line("Allocated port ").await;
-        line.split("Allocated port ")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|port| port.parse().ok())
-            .unwrap_or_else(|| panic!("no port in {line:?}"))
-    }
-
-    fn stderr(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-}
-
-/// A TCP echo server on 127.0.0.1; each connection echoes until EOF, then closes.
-async fn tcp_echo() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((socket, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let (mut r, mut w) = socket.into_split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-                let _ = w.shutdown().await;
-            });
-        }
-    });
-    addr
-}
-
-/// A port of 127.0.0.1 that was free a moment ago (for `-L`).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Sends `data` to `addr`, half-closes, and returns everything read back until EOF
@@ -301,7 +175,7 @@ async fn remote_forward_on_port_zero_reports_a_port_that_reaches_the_client() {
 async fn remote_forward_is_refused_without_allow_tcp_forwarding() {
     let echo = tcp_echo().await;
     let sshd = MiniSshd::start(&[]).await;
-    let out = sshd.ssh().args(["-N", "-R", &format!("0:{echo}")]).run("").await;
+    let out = sshd.ssh().args(["-N", "-R", &format!("0:{echo}")]).run_text("").await;
     assert_eq!(out.code, Some(255), "{out:?}");
     assert!(out.stderr.contains("remote port forwarding failed"), "{out:?}");
 }
@@ -346,7 +220,7 @@ async fn agent_forwarding_gives_children_an_ssh_auth_sock_that_reaches_the_clien
     let sshd = MiniSshd::start(&["--allow-agent-forwarding"]).await;
     let (_agent, socket, fingerprint) = agent_with_a_key(sshd.base.path()).await;
 
-    let out = sshd.ssh().args(["-A"]).env("SSH_AUTH_SOCK", &socket).run("echo \"$SSH_AUTH_SOCK\"; ssh-add -l").await;
+    let out = sshd.ssh().args(["-A"]).env("SSH_AUTH_SOCK", &socket).run_text("echo \"$SSH_AUTH_SOCK\"; ssh-add -l").await;
     assert_eq!(out.code, Some(0), "{out:?}");
     let mut lines = out.stdout.lines();
     let server_socket = lines.next().unwrap_or_default();
@@ -358,7 +232,7 @@ async fn agent_forwarding_gives_children_an_ssh_auth_sock_that_reaches_the_clien
     assert!(!Path::new(server_socket).exists(), "{server_socket} is removed when the session ends");
 
     // Allowed but not asked for: no socket.
-    let out = sshd.ssh().env("SSH_AUTH_SOCK", &socket).run("echo \"[$SSH_AUTH_SOCK]\"").await;
+    let out = sshd.ssh().env("SSH_AUTH_SOCK", &socket).run_text("echo \"[$SSH_AUTH_SOCK]\"").await;
     assert_eq!(out.stdout, "[]\n", "{out:?}");
 }
 
@@ -367,7 +241,7 @@ async fn without_allow_agent_forwarding_ssh_a_leaves_ssh_auth_sock_unset() {
     let sshd = MiniSshd::start(&[]).await;
     let (_agent, socket, _) = agent_with_a_key(sshd.base.path()).await;
 
-    let out = sshd.ssh().args(["-A"]).env("SSH_AUTH_SOCK", &socket).run("echo \"[$SSH_AUTH_SOCK]\"").await;
+    let out = sshd.ssh().args(["-A"]).env("SSH_AUTH_SOCK", &socket).run_text("echo \"[$SSH_AUTH_SOCK]\"").await;
     assert_eq!(out.code, Some(0), "{out:?}");
     // ssh asks for the agent without wanting a reply, so the refusal shows only here.
     assert_eq!(out.stdout, "[]\n", "{out:?}");
