@@ -35,47 +35,23 @@ impl BenchApp {
 }
 
 /// Serves on 127.0.0.1 (a free port) until `stop` completes; `ready` gets the port.
-///
-/// With `quickack`, connections are accepted here and handed to
-/// `Server::serve_connection` wrapped in [`QuickAck`](crate::quickack::QuickAck)
-/// (the experiment); otherwise the framework's own listener runs.
 pub(crate) async fn serve(
     mode: ExecMode,
-    quickack: bool,
     host_key: &std::path::Path,
     authorized: PublicKey,
     max_startups: Option<usize>,
     ready: impl FnOnce(u16),
     stop: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), String> {
-    let mut builder = Server::builder().handlers(BenchApp { authorized, mode }).host_key_file(host_key);
-    if !quickack {
-        builder = builder.listen("127.0.0.1:0".parse().expect("a valid address"));
-    }
+    let mut builder = Server::builder()
+        .handlers(BenchApp { authorized, mode })
+        .host_key_file(host_key)
+        .listen("127.0.0.1:0".parse().expect("a valid address"));
     if let Some(n) = max_startups {
         builder = builder.max_startups(MaxStartups { start: n, rate: 30, full: n });
     }
     let server = builder.build().await.map_err(|e| e.to_string())?;
-    if !quickack {
-        let port = server.local_addrs().first().map(|a| a.port()).ok_or("no listen address")?;
-        ready(port);
-        return server.run_until(stop, std::time::Duration::ZERO).await.map_err(|e| e.to_string());
-    }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
-    ready(listener.local_addr().map_err(|e| e.to_string())?.port());
-    let server = std::sync::Arc::new(server);
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            () = &mut stop => return Ok(()),
-            accepted = listener.accept() => {
-                let Ok((socket, peer)) = accepted else { continue };
-                let _ = socket.set_nodelay(true);
-                let server = server.clone();
-                tokio::spawn(async move {
-                    let _ = server.serve_connection(crate::quickack::QuickAck::new(socket), Some(peer)).await;
-                });
-            }
-        }
-    }
+    let port = server.local_addrs().first().map(|a| a.port()).ok_or("no listen address")?;
+    ready(port);
+    server.run_until(stop, std::time::Duration::ZERO).await.map_err(|e| e.to_string())
 }

@@ -9,7 +9,6 @@
 mod client;
 mod exec;
 mod framework_server;
-mod quickack;
 mod raw_server;
 mod sshd;
 
@@ -112,9 +111,6 @@ enum Target {
     RawDefault,
     RawDefaultSpawn,
     Sshd,
-    /// Experiment, not in the default set: the framework server with
-    /// TCP_QUICKACK during the handshake (see quickack.rs).
-    FrameworkQuickack,
 }
 
 impl Target {
@@ -137,12 +133,11 @@ impl Target {
             Target::RawDefault => "raw-default",
             Target::RawDefaultSpawn => "raw-default-spawn",
             Target::Sshd => "sshd",
-            Target::FrameworkQuickack => "framework-quickack",
         }
     }
 
     fn in_process(self) -> bool {
-        matches!(self, Target::Framework | Target::RawTuned | Target::RawDefault | Target::FrameworkQuickack)
+        matches!(self, Target::Framework | Target::RawTuned | Target::RawDefault)
     }
 
     fn upload_command(self) -> String {
@@ -241,9 +236,8 @@ async fn serve(target: Target, host_key: &Path, authorized_key: &Path, max_start
     let ready = |port: u16| println!("PORT {port}");
     let mode = if target.in_process() { ExecMode::InProcess } else { ExecMode::Spawn };
     match target {
-        Target::Framework | Target::FrameworkSpawn | Target::FrameworkQuickack => {
-            let quickack = target == Target::FrameworkQuickack;
-            framework_server::serve(mode, quickack, host_key, authorized, max_startups, ready, stop).await
+        Target::Framework | Target::FrameworkSpawn => {
+            framework_server::serve(mode, host_key, authorized, max_startups, ready, stop).await
         }
         Target::RawTuned | Target::RawTunedSpawn | Target::RawDefault | Target::RawDefaultSpawn => {
             let which = if matches!(target, Target::RawTuned | Target::RawTunedSpawn) { RawConfig::Tuned } else { RawConfig::Default };
@@ -424,7 +418,6 @@ fn table(cipher: &str, rows: &[(Target, Row)]) -> String {
         (Target::FrameworkSpawn, Target::RawTunedSpawn),
         (Target::FrameworkSpawn, Target::RawDefaultSpawn),
         (Target::FrameworkSpawn, Target::Sshd),
-        (Target::FrameworkQuickack, Target::Framework),
     ];
     out.push_str(
         "\nRatios: framework's number over the other's; the CPU columns are the other's CPU \
