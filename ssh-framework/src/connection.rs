@@ -293,7 +293,8 @@ impl ConnectionHandler {
     /// Records a failure, disconnects once `max_auth_tries` is reached, and
     /// waits out the rejection delay for guessable secrets.
     async fn fail(&mut self, method: Method, allowed: MethodSet, started: Instant) -> server::Auth {
-        let counted = !(method == Method::None && !self.auth.none_probed);
+        // The client's first `none` probe (OpenSSH always sends one) is free, as in sshd.
+        let counted = method != Method::None || self.auth.none_probed;
         if method == Method::None {
             self.auth.none_probed = true;
         }
@@ -464,11 +465,27 @@ impl ConnectionHandler {
         }
     }
 
+    /// Decides a channel request and, when allowed, records it on the channel
+    /// (where extractors such as `Pty` and `Environment` find it later).
+    async fn record_if_allowed(
+        &mut self,
+        id: ChannelId,
+        kind: RequestKind,
+        session: &mut server::Session,
+        record: impl FnOnce(&mut SessionInfo),
+    ) -> bool {
+        let allowed = self.channel_request(id, kind, session).await.is_some();
+        if allowed && let Some(ch) = self.channels.get_mut(&id) {
+            record(&mut ch.info);
+        }
+        allowed
+    }
+
     fn deliver(&mut self, id: ChannelId, event: ChannelEvent) {
-        if let Some(tx) = self.channels.get(&id).and_then(|c| c.events.as_ref()) {
-            if tx.try_send(event).is_err() {
-                tracing::debug!(parent: &self.span, "channel body is not reading events; one dropped");
-            }
+        if let Some(tx) = self.channels.get(&id).and_then(|c| c.events.as_ref())
+            && tx.try_send(event).is_err()
+        {
+            tracing::debug!(parent: &self.span, "channel body is not reading events; one dropped");
         }
     }
 }
@@ -798,12 +815,13 @@ impl server::Handler for ConnectionHandler {
     }
 
     async fn data(&mut self, channel: ChannelId, _data: &[u8], session: &mut server::Session) -> Result<(), Self::Error> {
-        if let Some(ch) = self.channels.get_mut(&channel) {
-            if ch.write.is_some() && !ch.drain_early() {
-                tracing::warn!(parent: &ch.span, "too much data before the channel started; closing it");
-                let _ = session.close(channel);
-                self.channels.remove(&channel);
-            }
+        if let Some(ch) = self.channels.get_mut(&channel)
+            && ch.write.is_some()
+            && !ch.drain_early()
+        {
+            tracing::warn!(parent: &ch.span, "too much data before the channel started; closing it");
+            let _ = session.close(channel);
+            self.channels.remove(&channel);
         }
         Ok(())
     }
@@ -824,11 +842,7 @@ impl server::Handler for ConnectionHandler {
             size: WindowSize { cols: col_width, rows: row_height, pix_width, pix_height },
             modes: modes.iter().map(|(op, v)| (*op as u8, *v)).collect(),
         };
-        if self.channel_request(channel, RequestKind::Pty(pty.clone()), session).await.is_some() {
-            if let Some(ch) = self.channels.get_mut(&channel) {
-                ch.info.pty = Some(pty);
-            }
-        }
+        self.record_if_allowed(channel, RequestKind::Pty(pty.clone()), session, |info| info.pty = Some(pty)).await;
         Ok(())
     }
 
@@ -845,11 +859,8 @@ impl server::Handler for ConnectionHandler {
             return Ok(());
         }
         let kind = RequestKind::Env { name: name.to_owned(), value: value.to_owned() };
-        if self.channel_request(channel, kind, session).await.is_some() {
-            if let Some(ch) = self.channels.get_mut(&channel) {
-                ch.info.env.push((name.to_owned(), value.to_owned()));
-            }
-        }
+        self.record_if_allowed(channel, kind, session, |info| info.env.push((name.to_owned(), value.to_owned())))
+            .await;
         Ok(())
     }
 
@@ -878,10 +889,12 @@ impl server::Handler for ConnectionHandler {
         session: &mut server::Session,
     ) -> Result<(), Self::Error> {
         let size = WindowSize { cols: col_width, rows: row_height, pix_width, pix_height };
-        if self.channel_request(channel, RequestKind::WindowChange(size), session).await.is_some() {
-            if let Some(pty) = self.channels.get_mut(&channel).and_then(|c| c.info.pty.as_mut()) {
+        let record = |info: &mut SessionInfo| {
+            if let Some(pty) = info.pty.as_mut() {
                 pty.size = size;
             }
+        };
+        if self.record_if_allowed(channel, RequestKind::WindowChange(size), session, record).await {
             self.deliver(channel, ChannelEvent::WindowChange(size));
         }
         Ok(())
@@ -910,23 +923,13 @@ impl server::Handler for ConnectionHandler {
             auth_cookie: auth_cookie.to_owned(),
             screen,
         };
-        if self.channel_request(channel, RequestKind::X11(x11.clone()), session).await.is_some() {
-            if let Some(ch) = self.channels.get_mut(&channel) {
-                ch.info.x11 = Some(x11);
-            }
-        }
+        self.record_if_allowed(channel, RequestKind::X11(x11.clone()), session, |info| info.x11 = Some(x11)).await;
         Ok(())
     }
 
     async fn agent_request(&mut self, channel: ChannelId, session: &mut server::Session) -> Result<bool, Self::Error> {
         // channel_request replies; russh's own reply for this request is then a no-op.
-        let allowed = self.channel_request(channel, RequestKind::AgentForward, session).await.is_some();
-        if allowed {
-            if let Some(ch) = self.channels.get_mut(&channel) {
-                ch.info.agent = true;
-            }
-        }
-        Ok(allowed)
+        Ok(self.record_if_allowed(channel, RequestKind::AgentForward, session, |info| info.agent = true).await)
     }
 
     async fn channel_open_direct_tcpip(

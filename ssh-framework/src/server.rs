@@ -168,7 +168,7 @@ pub(crate) struct Shared {
 type LayerFn = Box<dyn FnOnce(BoxedService) -> BoxedService + Send>;
 
 enum HostKeySource {
-    Key(PrivateKey),
+    Key(Box<PrivateKey>),
     File(PathBuf),
 }
 
@@ -262,7 +262,7 @@ impl ServerBuilder {
 
     /// Adds a host key.
     pub fn host_key(mut self, key: PrivateKey) -> Self {
-        self.host_keys.push(HostKeySource::Key(key));
+        self.host_keys.push(HostKeySource::Key(Box::new(key)));
         self
     }
 
@@ -366,7 +366,7 @@ impl ServerBuilder {
         let mut keys = Vec::new();
         for source in self.host_keys {
             keys.push(match source {
-                HostKeySource::Key(k) => k,
+                HostKeySource::Key(k) => *k,
                 HostKeySource::File(path) => load_or_generate_host_key(&path)?,
             });
         }
@@ -407,16 +407,18 @@ fn russh_config(
     max_packet_size: u32,
 ) -> russh::server::Config {
     use russh::cipher;
-    let mut preferred = russh::Preferred::default();
-    // aes128-gcm is russh's fastest cipher here but not offered by default.
-    preferred.cipher = std::borrow::Cow::Owned(vec![
-        cipher::CHACHA20_POLY1305,
-        cipher::AES_128_GCM,
-        cipher::AES_256_GCM,
-        cipher::AES_128_CTR,
-        cipher::AES_192_CTR,
-        cipher::AES_256_CTR,
-    ]);
+    let preferred = russh::Preferred {
+        // aes128-gcm is russh's fastest cipher here but not offered by default.
+        cipher: std::borrow::Cow::Owned(vec![
+            cipher::CHACHA20_POLY1305,
+            cipher::AES_128_GCM,
+            cipher::AES_256_GCM,
+            cipher::AES_128_CTR,
+            cipher::AES_192_CTR,
+            cipher::AES_256_CTR,
+        ]),
+        ..russh::Preferred::default()
+    };
     russh::server::Config {
         server_id: russh::SshId::Standard(
             format!("SSH-2.0-{}", server_id.unwrap_or_else(|| format!("ssh-framework_{}", env!("CARGO_PKG_VERSION")))).into(),
