@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use ssh_framework::trace::TraceLayer;
-use ssh_framework_tests::{Commands, PasswordLogin, RusshClient, TestServer, read_to_close, within};
+use ssh_framework_tests::{Commands, PasswordLogin, RusshClient, TestServer, read_to_close, within, pseudo_random};
 
 async fn server_with(commands: Commands) -> TestServer {
     TestServer::start(|b| b.handlers(PasswordLogin::new("alice", "pw")).handlers(commands).layer(TraceLayer::new())).await
@@ -59,21 +59,6 @@ async fn exit_signal_precedes_eof_and_close() {
     let transcript = read_to_close(&mut channel).await;
 
     assert_eq!(transcript.ending(), ["exit-signal TERM", "eof", "close"], "{transcript:?}");
-}
-
-/// Deterministic pseudo-random bytes (splitmix64): incompressible, reproducible.
-fn pseudo_random(len: usize) -> Vec<u8> {
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-    }
-    out.truncate(len);
-    out
 }
 
 /// Sends 64 MiB through `command` with ssh and checks the SHA-256 of what comes back.

@@ -17,14 +17,13 @@ use std::time::Duration;
 use russh::client;
 use russh::keys::PrivateKeyWithHashAlg;
 use russh::{Channel, ChannelMsg};
-use sha2::{Digest, Sha256};
 use ssh_framework::extract::{AgentForwarded, SocketPath};
 use ssh_framework::forward::{
     AgentListener, Client, Forward, GatewayPorts, ListenTarget, OpenFailure, PermitOpen, TcpTarget, X11Request,
 };
 use ssh_framework::keys::PublicKey;
 use ssh_framework::{Auth, ChannelIo, Command, ExitStatus, ServerBuilder};
-use ssh_framework_tests::forwarding::{OpenSsh, free_port, tcp_echo};
+use ssh_framework_tests::forwarding::{OpenSsh, free_port, noise, sha256, tcp_echo};
 use ssh_framework_tests::{ClientKey, TestServer, keygen, within};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpStream, UnixListener, UnixStream};
@@ -226,24 +225,6 @@ async fn refused_eventually(addr: SocketAddr) {
         }
     })
     .await;
-}
-
-fn sha256(data: &[u8]) -> String {
-    format!("{:x}", Sha256::digest(data))
-}
-
-/// `len` bytes of a fixed pseudo-random sequence (xorshift), so a shifted or
-/// repeated block cannot hash equal.
-fn noise(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 #[tokio::test]

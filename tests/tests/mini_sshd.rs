@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use sha2::{Digest, Sha256};
-use ssh_framework_tests::{Askpass, ClientKey, RusshClient, Ssh, init_tracing, keygen, read_to_close, within};
+use ssh_framework_tests::{Askpass, ClientKey, RusshClient, Ssh, init_tracing, keygen, pseudo_random, read_to_close, within};
 
 /// A mini-sshd serving `BASE/root`, its host key at `BASE/host_key`.
 struct MiniSshd {
@@ -429,21 +429,6 @@ async fn a_command_killed_by_a_signal_is_exit_signal_and_ssh_exits_255() {
     let mut channel = client.exec("kill -9 $$").await;
     let transcript = read_to_close(&mut channel).await;
     assert_eq!(transcript.ending(), ["exit-signal KILL", "eof", "close"], "{transcript:?}");
-}
-
-/// Deterministic pseudo-random bytes (splitmix64): incompressible, reproducible.
-fn pseudo_random(len: usize) -> Vec<u8> {
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-    }
-    out.truncate(len);
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,8 +19,7 @@ use example_mini_sshd::{Args, build};
 use russh::client;
 use russh::keys::PrivateKeyWithHashAlg;
 use russh::{Channel, ChannelMsg};
-use sha2::{Digest, Sha256};
-use ssh_framework_tests::forwarding::{OpenSsh, Running, free_port, tcp_echo};
+use ssh_framework_tests::forwarding::{OpenSsh, Running, free_port, noise, sha256, tcp_echo};
 use ssh_framework_tests::{ClientKey, keygen, read_to_close, within};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -90,24 +89,6 @@ async fn closed_without_data(addr: SocketAddr) -> bool {
         Ok(_) => back.is_empty(),
         Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset && back.is_empty(),
     }
-}
-
-fn sha256(data: &[u8]) -> String {
-    format!("{:x}", Sha256::digest(data))
-}
-
-/// `len` bytes of a fixed pseudo-random sequence (xorshift), so a shifted or
-/// repeated block cannot hash equal.
-fn noise(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 /// Starts `ssh -L LOCAL:TARGET` and returns it once its session is up, with LOCAL.
