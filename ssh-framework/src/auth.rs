@@ -225,67 +225,6 @@ impl Auth {
     }
 }
 
-/// Conversion of an authentication handler's return value into an [`Auth`].
-#[diagnostic::on_unimplemented(
-    message = "an `#[auth]` handler must return `Auth`, `bool` or `Result<Auth, E>`, not `{Self}`",
-    label = "this return type is not an authentication result"
-)]
-pub trait IntoAuth {
-    /// Converts the value; errors are logged and count as a rejection.
-    fn into_auth(self) -> Auth;
-}
-
-impl IntoAuth for Auth {
-    fn into_auth(self) -> Auth {
-        self
-    }
-}
-
-impl IntoAuth for bool {
-    fn into_auth(self) -> Auth {
-        Auth::from_bool(self)
-    }
-}
-
-impl<T: IntoAuth, E: fmt::Display> IntoAuth for Result<T, E> {
-    fn into_auth(self) -> Auth {
-        match self {
-            Ok(v) => v.into_auth(),
-            Err(e) => {
-                tracing::warn!(error = %e, "authentication handler failed; rejecting");
-                Auth::Reject
-            }
-        }
-    }
-}
-
-/// Conversion of a `#[banner]` handler's return value into the banner text.
-#[diagnostic::on_unimplemented(
-    message = "a `#[banner]` handler must return `String`, `&'static str` or `Option<String>`, not `{Self}`"
-)]
-pub trait IntoBanner {
-    /// The banner, or `None` for no banner.
-    fn into_banner(self) -> Option<String>;
-}
-
-impl IntoBanner for String {
-    fn into_banner(self) -> Option<String> {
-        Some(self)
-    }
-}
-
-impl IntoBanner for &'static str {
-    fn into_banner(self) -> Option<String> {
-        Some(self.to_owned())
-    }
-}
-
-impl IntoBanner for Option<String> {
-    fn into_banner(self) -> Option<String> {
-        self
-    }
-}
-
 /// The methods this connection's user has passed so far (for multi-factor chains).
 ///
 /// Take it as an argument of an `#[auth]` handler to decide whether the method

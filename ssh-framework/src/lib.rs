@@ -56,16 +56,51 @@
 //! `tower::Service` stack whose innermost service is the [`Routes`] table the
 //! macro fills. Add middleware with [`ServerBuilder::layer`]: `tower`'s
 //! timeouts and limits, [`trace::TraceLayer`], or your own policy, which runs
-//! before any handler. A layer that refuses [`RequestKind::Connect`] drops the
+//! before any handler; a layer wraps a [`Stack`], and [`tower`] is re-exported
+//! for writing one. A layer that refuses [`RequestKind::Connect`] drops the
 //! connection before key exchange.
 //!
-//! # Handler arguments
+//! # Handler arguments and state
 //!
 //! Authentication and `#[env]` handlers take fixed leading arguments (see each
 //! attribute); after them, and for every other handler, arguments are
 //! [extractors](extract): [`ChannelIo`], [`Command`], [`extract::User`],
 //! [`extract::PeerAddr`], [`extract::Pty`], [`extract::Environment`],
-//! [`Factors`], [`Prompter`] and more.
+//! [`Factors`], [`Prompter`], [`extract::Extension`] and more. The compiler
+//! checks that each fits its handler's [kind](handler).
+//!
+//! State lives in three places: the handler type itself (one value, shared by
+//! every connection: keep what changes behind a `Mutex` or an atomic), the
+//! [`Connection`] (what an authentication handler attaches with
+//! [`Connection::insert_extension`] is there for every later handler of that
+//! connection), and the [`Request`] (what a layer inserts for the handler).
+//!
+//! # Architecture
+//!
+//! One exec request, from the socket to your handler and back:
+//!
+//! 1. **accept** (`server.rs`): [`Server::run`] accepts TCP connections and
+//!    hands each to the per-connection **lifecycle** (`lifecycle/mod.rs`):
+//!    admission under `MaxStartups`, the `Connect` decision, the russh
+//!    handshake, login grace, graceful shutdown, the disconnect hook.
+//! 2. **connection** (`lifecycle/handler.rs`): russh calls the connection's
+//!    handler, a thin adapter over its parts: authentication
+//!    (`lifecycle/auth.rs`), the session-channel table
+//!    (`lifecycle/sessions.rs`) and forwarding (`forward/`). Every decision
+//!    runs inside the connection's tracing span.
+//! 3. **request** ([`request`]): each decision becomes a [`Request`] carrying
+//!    its [`RequestKind`], the [`Connection`], the channel's state and
+//!    extensions.
+//! 4. **stack** ([`Stack`]): the request passes through the `tower` layers
+//!    added with [`ServerBuilder::layer`], outermost first.
+//! 5. **routes** ([`Routes`]): the innermost service finds the handler the
+//!    macro registered for the request's kind (none: refused).
+//! 6. **handler** ([`handler`]): generated code builds each argument with its
+//!    [extractor](extract), calls your method and converts its return value
+//!    with [`handler::IntoResponse`].
+//! 7. **channel stream** ([`channel`]): an accepted shell, exec or subsystem
+//!    body runs on a task of its own with its [`ChannelIo`]; when it returns,
+//!    the framework sends exit-status, EOF and close.
 //!
 //! # Security defaults
 //!
@@ -79,23 +114,35 @@
 pub mod auth;
 pub mod channel;
 mod connection;
-mod quickack;
+mod error;
+mod extensions;
 pub mod extract;
 pub mod forward;
+pub mod handler;
+mod lifecycle;
+mod limits;
+mod quickack;
 pub mod request;
-pub mod routes;
+mod routes;
 pub mod scp;
 mod server;
 pub mod sftp;
+mod stack;
 pub mod trace;
 
 pub use crate::auth::{Auth, Factors, Method, MethodSet, Prompt, Prompter};
 pub use crate::channel::{ChannelEvent, ChannelIo, Command, ExitStatus, PtyRequest, Signal, WindowSize};
-pub use crate::request::{Connection, Request, RequestKind, Response};
+pub use crate::connection::Connection;
+pub use crate::error::{BoxError, ConnectionError, ConnectionErrorKind, Error, ErrorKind};
+pub use crate::extensions::Extensions;
+pub use crate::limits::MaxStartups;
+pub use crate::request::{Request, RequestKind, Response};
 pub use crate::routes::{Handlers, RouteConflict, Routes};
-pub use crate::server::{
-    BoxError, Error, MaxStartups, Server, ServerBuilder, ShutdownHandle, load_or_generate_host_key,
-};
+pub use crate::server::{Server, ServerBuilder, ShutdownHandle, load_or_generate_host_key};
+pub use crate::stack::Stack;
+
+/// `tower`, re-exported for writing layers ([`ServerBuilder::layer`]) with the version this crate uses.
+pub use tower;
 
 /// Re-exported key types: [`PublicKey`](keys::PublicKey) for publickey handlers,
 /// [`PrivateKey`](keys::PrivateKey) for host keys.
@@ -111,12 +158,14 @@ pub use ssh_framework_macros::{
 /// What generated code names; not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::auth::{IntoAuth, IntoBanner};
-    pub use crate::channel::{IntoDecision, IntoExitStatus};
-    pub use crate::extract::{FromRequest, Rejection};
-    pub use crate::forward::IntoForward;
-    pub use crate::request::{Request, RequestKind, Response};
-    pub use crate::routes::{Handlers, Route, RouteConflict, Routes, Slot};
+    use std::marker::PhantomData;
+
+    pub use crate::extract::{Consuming, FromRequest, Rejection, Repeatable};
+    pub use crate::forward::Forward;
+    pub use crate::handler::slot::Slot;
+    pub use crate::handler::{self as kind, IntoResponse, Kind};
+    pub use crate::request::{ChannelBody, Request, RequestKind, Response};
+    pub use crate::routes::{AllowedAuthsRoute, BannerRoute, Handlers, Route, RouteConflict, Routes};
     pub use crate::{Auth, ExitStatus, MethodSet};
     pub use futures_util::future::BoxFuture;
     pub use std::boxed::Box;
@@ -126,10 +175,91 @@ pub mod __private {
     pub use std::sync::Arc;
     pub use tracing;
 
+    /// Registers the handler of a slot.
+    pub fn register(routes: &mut Routes, slot: Slot, route: Route) -> Result<(), RouteConflict> {
+        routes.slot(slot, route)
+    }
+
+    /// Registers an exec handler for one program name, or for any command.
+    pub fn register_exec(routes: &mut Routes, program: Option<&str>, route: Route) -> Result<(), RouteConflict> {
+        routes.exec(program, route)
+    }
+
+    /// Registers a subsystem handler.
+    pub fn register_subsystem(routes: &mut Routes, name: &str, route: Route) -> Result<(), RouteConflict> {
+        routes.subsystem(name, route)
+    }
+
+    /// Registers the `#[allowed_auths]` handler.
+    pub fn register_allowed_auths(routes: &mut Routes, route: AllowedAuthsRoute) -> Result<(), RouteConflict> {
+        routes.allowed_auths(route)
+    }
+
+    /// Registers the `#[banner]` handler.
+    pub fn register_banner(routes: &mut Routes, route: BannerRoute) -> Result<(), RouteConflict> {
+        routes.banner(route)
+    }
+
     /// Logs an extractor failure and refuses the request.
     pub fn rejected(handler: &'static str, rejection: Rejection) -> Response {
         tracing::warn!(handler, %rejection, "handler argument unavailable; request refused");
         Response::Reject
+    }
+
+    /// Before any consuming extractor of a handler.
+    #[derive(Debug)]
+    pub struct Fresh;
+    /// After its consuming extractor.
+    #[derive(Debug)]
+    pub struct Taken;
+
+    /// Tracks the consuming extractors of one handler: one at most.
+    #[diagnostic::on_unimplemented(
+        message = "a handler takes at most one consuming extractor, and an earlier argument already took the request's stream",
+        label = "this argument consumes the request too",
+        note = "`ChannelIo` and `Prompter` take a part out of the request, so each handler can have one of them, once; split a `ChannelIo` with `ChannelIo::split` to share it"
+    )]
+    pub trait Then<S> {
+        /// The state after this argument.
+        type After;
+    }
+
+    impl<S> Then<S> for Repeatable {
+        type After = S;
+    }
+
+    impl Then<Fresh> for Consuming {
+        type After = Taken;
+    }
+
+    /// Builds one argument of a `K` handler; `S` tracks whether a consuming
+    /// extractor already ran, so a second one fails to compile.
+    pub fn extract<K, T, S>(
+        request: &mut Request,
+        _state: PhantomData<S>,
+    ) -> (Result<T, Rejection>, PhantomData<<T::Access as Then<S>>::After>)
+    where
+        K: Kind,
+        T: FromRequest<K>,
+        T::Access: Then<S>,
+    {
+        (T::from_request(request), PhantomData)
+    }
+
+    /// The state before a handler's first argument.
+    pub fn fresh() -> PhantomData<Fresh> {
+        PhantomData
+    }
+
+    /// The handler's future, required to be `Send` where the handler is called,
+    /// so that a non-`Send` future is reported at the handler.
+    pub fn assert_send<F: std::future::Future + Send>(future: F) -> F {
+        future
+    }
+
+    /// A decision handler's answer as a response.
+    pub fn decision(allowed: bool) -> Response {
+        if allowed { Response::Accept } else { Response::Reject }
     }
 
     /// The user name of an authentication request (generated auth handlers borrow it).

@@ -6,59 +6,15 @@
 //! [`Response::Reject`] or an error.
 
 use std::fmt;
-use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 
 use crate::auth::{Auth, Factors, Prompter};
 use crate::channel::{ChannelIo, Command, PtyRequest, Signal, WindowSize};
+use crate::connection::Connection;
+use crate::extensions::Extensions;
 use crate::forward::{Client, Forward, ListenTarget, OpenFailure, TcpTarget, X11Request};
-
-/// Facts about one client connection, shared by all of its requests.
-#[derive(Debug)]
-pub struct Connection {
-    id: u64,
-    peer: Option<SocketAddr>,
-    local: Option<SocketAddr>,
-    user: OnceLock<String>,
-    flow: Arc<crate::channel::FlowControl>,
-}
-
-impl Connection {
-    pub(crate) fn new(id: u64, peer: Option<SocketAddr>, local: Option<SocketAddr>, window: u32) -> Self {
-        let flow = Arc::new(crate::channel::FlowControl::new(window));
-        Connection { id, peer, local, user: OnceLock::new(), flow }
-    }
-
-    pub(crate) fn flow(&self) -> &Arc<crate::channel::FlowControl> {
-        &self.flow
-    }
-
-    /// A number unique to this connection within the server process.
-    pub fn id(&self) -> u64 {
-        self.id
-    }
-
-    /// The client's address, when the transport has one.
-    pub fn peer_addr(&self) -> Option<SocketAddr> {
-        self.peer
-    }
-
-    /// The server's address the client connected to.
-    pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.local
-    }
-
-    /// The authenticated user, once authentication has succeeded.
-    pub fn user(&self) -> Option<&str> {
-        self.user.get().map(String::as_str)
-    }
-
-    pub(crate) fn set_user(&self, user: &str) {
-        let _ = self.user.set(user.to_owned());
-    }
-}
 
 /// Facts about the session channel a channel request arrived on.
 #[derive(Debug, Clone, Default)]
@@ -217,20 +173,26 @@ impl fmt::Debug for Secret {
 }
 
 /// One decision passing through the service stack.
+///
+/// A request carries what is being decided ([`kind`](Request::kind)), the
+/// [`Connection`] it arrived on (with the connection's extensions), the
+/// session channel's state for channel requests, and extensions of its own
+/// that layers fill for the handler ([`extensions_mut`](Request::extensions_mut)).
 #[derive(Debug)]
 pub struct Request {
+    kind: RequestKind,
     connection: Arc<Connection>,
     factors: Factors,
     session: Option<SessionInfo>,
+    extensions: Extensions,
     io: Option<ChannelIo>,
     prompter: Option<Prompter>,
-    client: Option<Client>,
-    kind: RequestKind,
 }
 
 impl Request {
     pub(crate) fn new(connection: Arc<Connection>, kind: RequestKind) -> Self {
-        Request { connection, factors: Factors::default(), session: None, io: None, prompter: None, client: None, kind }
+        let factors = connection.factors().cloned().unwrap_or_default();
+        Request { kind, connection, factors, session: None, extensions: Extensions::new(), io: None, prompter: None }
     }
 
     pub(crate) fn with_factors(mut self, factors: Factors) -> Self {
@@ -248,24 +210,9 @@ impl Request {
         self
     }
 
-    pub(crate) fn with_client(mut self, client: Option<Client>) -> Self {
-        self.client = client;
-        self
-    }
-
-    /// The connected client, to open channels back to it (absent only before key exchange).
-    pub fn client(&self) -> Option<&Client> {
-        self.client.as_ref()
-    }
-
     pub(crate) fn with_session(mut self, session: SessionInfo) -> Self {
         self.session = Some(session);
         self
-    }
-
-    /// The connection this request arrived on.
-    pub fn connection(&self) -> &Arc<Connection> {
-        &self.connection
     }
 
     /// What is being decided.
@@ -273,12 +220,18 @@ impl Request {
         &self.kind
     }
 
-    /// Mutable access to what is being decided.
-    pub fn kind_mut(&mut self) -> &mut RequestKind {
-        &mut self.kind
+    /// The connection this request arrived on.
+    pub fn connection(&self) -> &Arc<Connection> {
+        &self.connection
     }
 
-    /// The methods that passed before this authentication request.
+    /// The connected client, to open channels back to it (absent only before key exchange).
+    pub fn client(&self) -> Option<Client> {
+        self.connection.handle().map(|handle| Client::new(handle.clone(), self.connection.clone()))
+    }
+
+    /// The methods that passed: before this attempt for an authentication
+    /// request, all of them once the connection is authenticated.
     pub fn factors(&self) -> &Factors {
         &self.factors
     }
@@ -288,7 +241,19 @@ impl Request {
         self.session.as_ref()
     }
 
-    /// Takes the channel stream of a shell, exec or subsystem request (once).
+    /// This request's extensions: what layers attached for the handler.
+    pub fn extensions(&self) -> &Extensions {
+        &self.extensions
+    }
+
+    /// This request's extensions, mutably: a layer inserts here what a
+    /// handler takes with [`Extension<T>`](crate::extract::Extension).
+    pub fn extensions_mut(&mut self) -> &mut Extensions {
+        &mut self.extensions
+    }
+
+    /// Takes the channel stream of a shell, exec or subsystem request (once),
+    /// for a layer that serves the request itself.
     pub fn take_io(&mut self) -> Option<ChannelIo> {
         self.io.take()
     }

@@ -10,6 +10,8 @@ use std::task::{Context, Poll};
 use futures_util::future::BoxFuture;
 
 use crate::auth::MethodSet;
+use crate::error::{Error, ErrorKind};
+use crate::handler::slot::Slot;
 use crate::request::{Request, RequestKind, Response};
 
 /// A type whose annotated methods handle requests: implemented by `#[ssh_framework::server]`.
@@ -47,61 +49,18 @@ impl fmt::Display for RouteConflict {
 
 impl std::error::Error for RouteConflict {}
 
+impl From<RouteConflict> for Error {
+    fn from(e: RouteConflict) -> Self {
+        Error::with_source(ErrorKind::RouteConflict, "", e)
+    }
+}
+
 /// A registered handler: builds the response to one request.
 pub type Route = Arc<dyn Fn(Request) -> BoxFuture<'static, Response> + Send + Sync>;
 /// A registered `#[allowed_auths]` handler.
 pub type AllowedAuthsRoute = Arc<dyn Fn(String) -> BoxFuture<'static, MethodSet> + Send + Sync>;
 /// A registered `#[banner]` handler.
 pub type BannerRoute = Arc<dyn Fn() -> BoxFuture<'static, Option<String>> + Send + Sync>;
-
-/// The slots a handler can fill; each at most once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[doc(hidden)]
-pub enum Slot {
-    AuthNone,
-    AuthPassword,
-    AuthPublicKey,
-    AuthKeyboardInteractive,
-    ChannelSession,
-    Pty,
-    Env,
-    Shell,
-    WindowChange,
-    Signal,
-    X11,
-    Agent,
-    DirectTcpip,
-    DirectStreamlocal,
-    TcpipForward,
-    CancelTcpipForward,
-    StreamlocalForward,
-    CancelStreamlocalForward,
-}
-
-impl Slot {
-    fn describe(self) -> &'static str {
-        match self {
-            Slot::AuthNone => "#[auth(none)]",
-            Slot::AuthPassword => "#[auth(password)]",
-            Slot::AuthPublicKey => "#[auth(publickey)]",
-            Slot::AuthKeyboardInteractive => "#[auth(keyboard_interactive)]",
-            Slot::ChannelSession => "#[channel(session)]",
-            Slot::Pty => "#[pty]",
-            Slot::Env => "#[env]",
-            Slot::Shell => "#[shell]",
-            Slot::WindowChange => "#[window_change]",
-            Slot::Signal => "#[signal]",
-            Slot::X11 => "#[x11]",
-            Slot::Agent => "#[agent]",
-            Slot::DirectTcpip => "#[channel(direct_tcpip)]",
-            Slot::DirectStreamlocal => "#[channel(direct_streamlocal)]",
-            Slot::TcpipForward => "#[tcpip_forward]",
-            Slot::CancelTcpipForward => "#[cancel_tcpip_forward]",
-            Slot::StreamlocalForward => "#[streamlocal_forward]",
-            Slot::CancelStreamlocalForward => "#[cancel_streamlocal_forward]",
-        }
-    }
-}
 
 #[derive(Default)]
 struct Table {
@@ -124,7 +83,7 @@ pub struct Routes {
 
 impl fmt::Debug for Routes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut slots: Vec<&str> = self.table.slots.keys().map(|s| s.describe()).collect();
+        let mut slots: Vec<&str> = self.table.slots.keys().map(|s| s.attribute()).collect();
         slots.sort_unstable();
         f.debug_struct("Routes")
             .field("slots", &slots)
@@ -151,19 +110,17 @@ impl Routes {
     }
 
     /// Registers the handler of a slot (generated code calls this).
-    #[doc(hidden)]
-    pub fn slot(&mut self, slot: Slot, route: Route) -> Result<(), RouteConflict> {
+    pub(crate) fn slot(&mut self, slot: Slot, route: Route) -> Result<(), RouteConflict> {
         let table = self.table();
         if table.slots.contains_key(&slot) {
-            return Err(RouteConflict { route: slot.describe().to_owned() });
+            return Err(RouteConflict { route: slot.attribute().to_owned() });
         }
         table.slots.insert(slot, route);
         Ok(())
     }
 
     /// Registers an exec handler for one program name, or for any command (generated code calls this).
-    #[doc(hidden)]
-    pub fn exec(&mut self, program: Option<&str>, route: Route) -> Result<(), RouteConflict> {
+    pub(crate) fn exec(&mut self, program: Option<&str>, route: Route) -> Result<(), RouteConflict> {
         let table = self.table();
         match program {
             None if table.exec_any.is_some() => Err(RouteConflict { route: "#[exec]".into() }),
@@ -182,8 +139,7 @@ impl Routes {
     }
 
     /// Registers a subsystem handler (generated code calls this).
-    #[doc(hidden)]
-    pub fn subsystem(&mut self, name: &str, route: Route) -> Result<(), RouteConflict> {
+    pub(crate) fn subsystem(&mut self, name: &str, route: Route) -> Result<(), RouteConflict> {
         let table = self.table();
         if table.subsystem.contains_key(name) {
             return Err(RouteConflict { route: format!("#[subsystem({name:?})]") });
@@ -193,8 +149,7 @@ impl Routes {
     }
 
     /// Registers the `#[allowed_auths]` handler (generated code calls this).
-    #[doc(hidden)]
-    pub fn allowed_auths(&mut self, route: AllowedAuthsRoute) -> Result<(), RouteConflict> {
+    pub(crate) fn allowed_auths(&mut self, route: AllowedAuthsRoute) -> Result<(), RouteConflict> {
         let table = self.table();
         if table.allowed_auths.is_some() {
             return Err(RouteConflict { route: "#[allowed_auths]".into() });
@@ -204,8 +159,7 @@ impl Routes {
     }
 
     /// Registers the `#[banner]` handler (generated code calls this).
-    #[doc(hidden)]
-    pub fn banner(&mut self, route: BannerRoute) -> Result<(), RouteConflict> {
+    pub(crate) fn banner(&mut self, route: BannerRoute) -> Result<(), RouteConflict> {
         let table = self.table();
         if table.banner.is_some() {
             return Err(RouteConflict { route: "#[banner]".into() });

@@ -2,170 +2,28 @@
 
 use std::fmt;
 use std::future::Future;
-use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use russh::keys::{Algorithm, HashAlg, PrivateKey};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio_util::task::TaskTracker;
-use tower::util::BoxCloneSyncService;
-use tower::{Layer, Service, ServiceExt};
-use tracing::Instrument;
+use tower::{Layer, Service};
 
-use crate::connection::ConnectionHandler;
-use crate::request::{Connection, Request, RequestKind, Response};
+use crate::connection::Connection;
+use crate::error::{BoxError, ConnectionError, Error, ErrorKind};
+use crate::lifecycle::{self, DisconnectHook, Phase, Shared};
+use crate::limits::{GatewayPorts, Limits, MaxStartups};
+use crate::request::{Request, Response};
 use crate::routes::{Handlers, RouteConflict, Routes};
+use crate::stack::Stack;
 
-/// The error type of layers in the service stack.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// The service stack after type erasure: what each connection calls.
-pub(crate) type BoxedService = BoxCloneSyncService<Request, Response, BoxError>;
-
-/// Errors from building or running a server.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum Error {
-    /// An I/O error (binding a listener, reading a host key).
-    Io(io::Error),
-    /// A host key could not be read, generated or written.
-    HostKey(String),
-    /// Two registered handlers claim the same decision.
-    Conflict(RouteConflict),
-    /// The builder has no listen address.
-    NoListenAddress,
-    /// A protocol error on a connection.
-    Ssh(russh::Error),
-    /// The client sent more authentication requests than any honest client does.
-    TooManyAuthRequests,
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Io(e) => write!(f, "I/O error: {e}"),
-            Error::HostKey(e) => write!(f, "host key: {e}"),
-            Error::Conflict(e) => e.fmt(f),
-            Error::NoListenAddress => f.write_str("no listen address was given"),
-            Error::Ssh(e) => write!(f, "SSH protocol error: {e}"),
-            Error::TooManyAuthRequests => f.write_str("too many authentication requests"),
-        }
-    }
-}
-
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Io(e) => Some(e),
-            Error::Conflict(e) => Some(e),
-            Error::Ssh(e) => Some(e),
-            _ => None,
-        }
-    }
-}
-
-impl From<io::Error> for Error {
-    fn from(e: io::Error) -> Self {
-        Error::Io(e)
-    }
-}
-
-impl From<russh::Error> for Error {
-    fn from(e: russh::Error) -> Self {
-        Error::Ssh(e)
-    }
-}
-
-impl From<RouteConflict> for Error {
-    fn from(e: RouteConflict) -> Self {
-        Error::Conflict(e)
-    }
-}
-
-/// The server's limits. Defaults follow OpenSSH's sshd.
-#[derive(Debug, Clone)]
-pub(crate) struct Limits {
-    pub(crate) max_auth_tries: u32,
-    pub(crate) login_grace_time: Duration,
-    pub(crate) rejection_delay: Duration,
-    pub(crate) max_sessions: usize,
-    pub(crate) max_startups: MaxStartups,
-    pub(crate) inactivity_timeout: Option<Duration>,
-    pub(crate) keepalive_interval: Option<Duration>,
-    pub(crate) max_listeners: usize,
-    pub(crate) max_forward_channels: usize,
-    pub(crate) gateway_ports: crate::forward::GatewayPorts,
-    pub(crate) allow_privileged_ports: bool,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_auth_tries: 6,
-            login_grace_time: Duration::from_secs(120),
-            rejection_delay: Duration::from_secs(1),
-            max_sessions: 10,
-            max_startups: MaxStartups::default(),
-            inactivity_timeout: Some(Duration::from_secs(600)),
-            keepalive_interval: None,
-            max_listeners: 16,
-            max_forward_channels: 256,
-            gateway_ports: crate::forward::GatewayPorts::No,
-            allow_privileged_ports: false,
-        }
-    }
-}
-
-/// OpenSSH's `MaxStartups start:rate:full`: from `start` unauthenticated
-/// connections on, new ones are dropped with a probability rising linearly from
-/// `rate`% to 100% at `full`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MaxStartups {
-    /// Unauthenticated connections before random early drop begins.
-    pub start: usize,
-    /// Drop probability in percent at `start`.
-    pub rate: u8,
-    /// Unauthenticated connections at which every new one is dropped.
-    pub full: usize,
-}
-
-impl Default for MaxStartups {
-    fn default() -> Self {
-        MaxStartups { start: 10, rate: 30, full: 100 }
-    }
-}
-
-impl MaxStartups {
-    fn admits(&self, unauthenticated: usize) -> bool {
-        if unauthenticated >= self.full {
-            return false;
-        }
-        if unauthenticated < self.start {
-            return true;
-        }
-        let span = (self.full - self.start).max(1) as f64;
-        let p = f64::from(self.rate) + (100.0 - f64::from(self.rate)) * (unauthenticated - self.start) as f64 / span;
-        rand::random_range(0.0..100.0) >= p
-    }
-}
-
-/// What every connection shares.
-pub(crate) struct Shared {
-    pub(crate) routes: Routes,
-    pub(crate) service: BoxedService,
-    pub(crate) limits: Limits,
-    config: Arc<russh::server::Config>,
-    startups: Arc<Semaphore>,
-    next_id: AtomicU64,
-}
-
-type LayerFn = Box<dyn FnOnce(BoxedService) -> BoxedService + Send>;
+type LayerFn = Box<dyn FnOnce(Stack) -> Stack + Send>;
 
 enum HostKeySource {
     Key(Box<PrivateKey>),
@@ -198,6 +56,7 @@ pub struct ServerBuilder {
     server_id: Option<String>,
     window_size: u32,
     max_packet_size: u32,
+    on_disconnect: Option<DisconnectHook>,
 }
 
 impl fmt::Debug for ServerBuilder {
@@ -223,13 +82,14 @@ impl Default for ServerBuilder {
             server_id: None,
             window_size: 8 << 20,
             max_packet_size: 32 << 10,
+            on_disconnect: None,
         }
     }
 }
 
 impl ServerBuilder {
     /// Registers the handlers of a `#[server]` type. Call it once per type; a
-    /// decision claimed twice fails [`build`](ServerBuilder::build) with [`Error::Conflict`].
+    /// decision claimed twice fails [`build`](ServerBuilder::build) with an [`Error`] of kind [`ErrorKind::RouteConflict`].
     pub fn handlers<H: Handlers>(mut self, handlers: H) -> Self {
         if let Err(conflict) = self.routes.add(handlers) {
             self.conflicts.push(conflict);
@@ -240,17 +100,27 @@ impl ServerBuilder {
     /// Wraps the service stack in a `tower` layer. Layers added later run first
     /// (they wrap everything added before them), as in axum.
     ///
-    /// A layer's error refuses the request and is logged.
+    /// The layer wraps a [`Stack`], the stack built so far; a layer's error
+    /// refuses the request and is logged.
     pub fn layer<L>(mut self, layer: L) -> Self
     where
-        L: Layer<BoxedService> + Send + 'static,
+        L: Layer<Stack> + Send + 'static,
         L::Service: Service<Request, Response = Response> + Clone + Send + Sync + 'static,
         <L::Service as Service<Request>>::Error: Into<BoxError>,
         <L::Service as Service<Request>>::Future: Send + 'static,
     {
-        self.layers.push(Box::new(move |inner: BoxedService| {
-            BoxCloneSyncService::new(layer.layer(inner).map_err(Into::into))
-        }));
+        self.layers.push(Box::new(move |inner: Stack| Stack::new(layer.layer(inner))));
+        self
+    }
+
+    /// Runs `hook` when a connection ends, with everything known about it
+    /// (the authenticated user, the methods passed, the extensions handlers
+    /// attached), inside the connection's span.
+    pub fn on_disconnect<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&Connection) + Send + Sync + 'static,
+    {
+        self.on_disconnect = Some(Arc::new(hook));
         self
     }
 
@@ -329,7 +199,7 @@ impl ServerBuilder {
     }
 
     /// Which addresses remote forwards bind (OpenSSH `GatewayPorts`, default loopback only).
-    pub fn gateway_ports(mut self, policy: crate::forward::GatewayPorts) -> Self {
+    pub fn gateway_ports(mut self, policy: GatewayPorts) -> Self {
         self.limits.gateway_ports = policy;
         self
     }
@@ -361,7 +231,7 @@ impl ServerBuilder {
     /// Loads host keys, builds the service stack and binds the listeners.
     pub async fn build(self) -> Result<Server, Error> {
         if let Some(conflict) = self.conflicts.into_iter().next() {
-            return Err(Error::Conflict(conflict));
+            return Err(conflict.into());
         }
         let mut keys = Vec::new();
         for source in self.host_keys {
@@ -371,26 +241,30 @@ impl ServerBuilder {
             });
         }
         if keys.is_empty() {
-            return Err(Error::HostKey("no host key was given (use host_key or host_key_file)".into()));
+            return Err(Error::new(ErrorKind::HostKey, "no host key was given (use host_key or host_key_file)"));
         }
-        let mut service: BoxedService = BoxCloneSyncService::new(self.routes.clone().map_err(|e| match e {}));
+        let mut stack = Stack::new(self.routes.clone());
         for layer in self.layers {
-            service = layer(service);
+            stack = layer(stack);
         }
         let config = russh_config(&self.limits, keys, self.server_id, self.window_size, self.max_packet_size);
         let mut listeners = Vec::new();
         for addr in &self.listen {
-            listeners.push(TcpListener::bind(addr).await?);
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|e| Error::with_source(ErrorKind::Io, format!("binding {addr}"), e))?;
+            listeners.push(listener);
         }
         let (shutdown, _) = watch::channel(Phase::Running);
         Ok(Server {
             shared: Arc::new(Shared {
                 routes: self.routes,
-                service,
+                stack,
                 startups: Arc::new(Semaphore::new(self.limits.max_startups.full)),
                 limits: self.limits,
                 config: Arc::new(config),
                 next_id: AtomicU64::new(1),
+                on_disconnect: self.on_disconnect,
             }),
             listeners,
             shutdown,
@@ -444,14 +318,16 @@ fn russh_config(
 pub fn load_or_generate_host_key(path: &Path) -> Result<PrivateKey, Error> {
     match PrivateKey::read_openssh_file(path) {
         Ok(key) => return Ok(key),
-        Err(e) if path.exists() => return Err(Error::HostKey(format!("{}: {e}", path.display()))),
+        Err(e) if path.exists() => {
+            return Err(Error::with_source(ErrorKind::HostKey, format!("reading {}", path.display()), e));
+        }
         Err(_) => {}
     }
     let key = PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519)
-        .map_err(|e| Error::HostKey(format!("generating an ed25519 key: {e}")))?;
+        .map_err(|e| Error::with_source(ErrorKind::HostKey, "generating an ed25519 key", e))?;
     let text = key
         .to_openssh(russh::keys::ssh_key::LineEnding::LF)
-        .map_err(|e| Error::HostKey(format!("encoding the key: {e}")))?;
+        .map_err(|e| Error::with_source(ErrorKind::HostKey, "encoding the key", e))?;
     write_private(path, text.as_bytes())?;
     if let Ok(public) = key.public_key().to_openssh() {
         let mut pub_path = path.as_os_str().to_owned();
@@ -468,17 +344,12 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    Ok(())
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Running,
-    Draining,
-    Disconnect,
+    let write = || -> std::io::Result<()> {
+        let mut file = options.open(path)?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    };
+    write().map_err(|e| Error::with_source(ErrorKind::HostKey, format!("writing {}", path.display()), e))
 }
 
 /// A running SSH server: listeners plus the shared service stack.
@@ -538,13 +409,33 @@ impl Server {
         ShutdownHandle { tx: self.shutdown.clone() }
     }
 
-    /// Serves until the process ends or a [`ShutdownHandle`] asks to stop, then drains for 30 s.
+    /// Serves until SIGINT (Ctrl-C), SIGTERM or a [`ShutdownHandle`] asks to
+    /// stop; then stops accepting, drops unauthenticated connections, lets
+    /// running sessions finish for up to 30 s and disconnects the rest. A
+    /// second SIGINT or SIGTERM while draining disconnects everyone at once.
+    ///
+    /// Use [`run_until`](Server::run_until) for another stop signal or drain deadline.
     pub async fn run(self) -> Result<(), Error> {
         let mut rx = self.shutdown.subscribe();
-        let stop = async move {
-            let _ = rx.wait_for(|p| *p != Phase::Running).await;
+        let handle_or_signal = async move {
+            tokio::select! {
+                _ = rx.wait_for(|p| *p != Phase::Running) => {}
+                signal = stop_signal() => {
+                    tracing::info!(signal, "stop signal received; draining (send it again to stop at once)");
+                }
+            }
         };
-        self.run_until(stop, Duration::from_secs(30)).await
+        let shutdown = self.shutdown.clone();
+        let hurry = tokio::spawn(async move {
+            let mut rx = shutdown.subscribe();
+            let _ = rx.wait_for(|p| *p != Phase::Running).await;
+            let signal = stop_signal().await;
+            tracing::info!(signal, "second stop signal; disconnecting every session");
+            shutdown.send_replace(Phase::Disconnect);
+        });
+        let result = self.run_until(handle_or_signal, Duration::from_secs(30)).await;
+        hurry.abort();
+        result
     }
 
     /// Serves until `signal` completes; then stops accepting, lets sessions end
@@ -552,7 +443,7 @@ impl Server {
     pub async fn run_until(self, signal: impl Future<Output = ()> + Send, drain: Duration) -> Result<(), Error> {
         let Server { shared, listeners, shutdown, tracker } = self;
         if listeners.is_empty() {
-            return Err(Error::NoListenAddress);
+            return Err(Error::new(ErrorKind::NoListenAddress, "no listen address was given"));
         }
         let mut accepting = tokio::task::JoinSet::new();
         for listener in listeners {
@@ -570,7 +461,15 @@ impl Server {
         accepting.shutdown().await;
         tracker.close();
         tracing::info!(connections = tracker.len(), ?drain, "shutting down: draining sessions");
-        if tokio::time::timeout(drain, tracker.wait()).await.is_err() {
+        let mut phase = shutdown.subscribe();
+        let hurried = async move {
+            let _ = phase.wait_for(|p| *p == Phase::Disconnect).await;
+        };
+        let drained = tokio::select! {
+            drained = tokio::time::timeout(drain, tracker.wait()) => drained.is_ok(),
+            () = hurried => false,
+        };
+        if !drained {
             tracing::info!(connections = tracker.len(), "drain deadline passed; disconnecting");
             shutdown.send_replace(Phase::Disconnect);
             let _ = tokio::time::timeout(Duration::from_secs(5), tracker.wait()).await;
@@ -580,11 +479,11 @@ impl Server {
 
     /// Serves one connection over any byte stream (an in-memory duplex in tests,
     /// a socket accepted elsewhere), returning when it ends.
-    pub async fn serve_connection<S>(&self, stream: S, peer: Option<SocketAddr>) -> Result<(), Error>
+    pub async fn serve_connection<S>(&self, stream: S, peer: Option<SocketAddr>) -> Result<(), ConnectionError>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        serve(self.shared.clone(), stream, peer, None, self.shutdown.subscribe()).await
+        lifecycle::serve(self.shared.clone(), stream, peer, None, self.shutdown.subscribe()).await
     }
 }
 
@@ -602,113 +501,22 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tracker: TaskTr
         let shared = shared.clone();
         let rx = shutdown.subscribe();
         tracker.spawn(async move {
-            let local = socket.local_addr().ok();
-            if let Err(error) = serve_tcp(shared, socket, peer, local, rx).await {
+            if let Err(error) = lifecycle::serve_tcp(shared, socket, peer, rx).await {
                 tracing::debug!(%error, "connection ended with an error");
             }
         });
     }
 }
 
-async fn serve_tcp(
-    shared: Arc<Shared>,
-    socket: TcpStream,
-    peer: SocketAddr,
-    local: Option<SocketAddr>,
-    shutdown: watch::Receiver<Phase>,
-) -> Result<(), Error> {
-    let _ = socket.set_nodelay(true);
-    serve(shared, crate::quickack::QuickAck::new(socket), Some(peer), local, shutdown).await
-}
-
-async fn serve<S>(
-    shared: Arc<Shared>,
-    stream: S,
-    peer: Option<SocketAddr>,
-    local: Option<SocketAddr>,
-    mut shutdown: watch::Receiver<Phase>,
-) -> Result<(), Error>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
-    let peer_field = peer.map(|p| p.to_string()).unwrap_or_else(|| "-".into());
-    let span = tracing::info_span!("connection", id, peer = %peer_field, user = tracing::field::Empty);
-    async move {
-        // Unauthenticated connections hold a permit until they authenticate.
-        let in_use = shared.limits.max_startups.full - shared.startups.available_permits();
-        let permit = match shared.startups.clone().try_acquire_owned() {
-            Ok(permit) if shared.limits.max_startups.admits(in_use) => permit,
-            _ => {
-                tracing::info!(unauthenticated = in_use, "too many unauthenticated connections; dropped");
-                return Ok(());
-            }
-        };
-        let connection = Arc::new(Connection::new(id, peer, local, shared.config.window_size));
-        let request = Request::new(connection.clone(), RequestKind::Connect);
-        match shared.service.clone().oneshot(request).await {
-            Ok(r) if r.is_allowed() => {}
-            Ok(_) => {
-                tracing::info!("connection refused by policy");
-                return Ok(());
-            }
-            Err(error) => {
-                tracing::info!(%error, "connection refused by a layer");
-                return Ok(());
-            }
-        }
-        tracing::debug!("connected");
-        let handle_cell: crate::connection::HandleCell = Arc::new(OnceLock::new());
-        let authenticated = Arc::new(AtomicBool::new(false));
-        let handler = ConnectionHandler::new(
-            shared.clone(),
-            connection,
-            handle_cell.clone(),
-            authenticated.clone(),
-            Some(permit),
-            tracing::Span::current(),
-        );
-        let grace = tokio::time::sleep(shared.limits.login_grace_time);
-        tokio::pin!(grace);
-        let session = tokio::select! {
-            s = russh::server::run_stream(shared.config.clone(), stream, handler) => s?,
-            () = &mut grace => {
-                tracing::info!("login grace time exceeded before key exchange");
-                return Ok(());
-            }
-        };
-        let handle = session.handle();
-        let _ = handle_cell.set(handle.clone());
-        tokio::pin!(session);
-        let mut grace_done = false;
-        loop {
-            tokio::select! {
-                result = &mut session => {
-                    tracing::debug!("disconnected");
-                    return result;
-                }
-                () = &mut grace, if !grace_done => {
-                    grace_done = true;
-                    if !authenticated.load(Ordering::Acquire) {
-                        tracing::info!("login grace time exceeded; disconnecting");
-                        let _ = handle.disconnect(russh::Disconnect::ByApplication, "Login grace time exceeded".into(), String::new()).await;
-                    }
-                }
-                changed = shutdown.changed() => {
-                    let phase = if changed.is_ok() { *shutdown.borrow_and_update() } else { Phase::Disconnect };
-                    let unauthenticated = !authenticated.load(Ordering::Acquire);
-                    if phase == Phase::Disconnect || (phase == Phase::Draining && unauthenticated) {
-                        let _ = handle.disconnect(russh::Disconnect::ByApplication, "Server shutting down".into(), String::new()).await;
-                        if phase == Phase::Disconnect || changed.is_err() {
-                            // Give the disconnect a moment to be written, then drop the connection.
-                            let _ = tokio::time::timeout(Duration::from_secs(2), &mut session).await;
-                            return Ok(());
-                        }
-                    }
-                }
-            }
-        }
+/// Waits for SIGINT or SIGTERM and names it. Where signals cannot be watched
+/// (no signal driver), waits for ever: the server then stops by its handle.
+async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+        (Ok(mut int), Ok(mut term)) => tokio::select! {
+            _ = int.recv() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+        },
+        _ => std::future::pending().await,
     }
-    .instrument(span)
-    .await
 }

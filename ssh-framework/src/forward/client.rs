@@ -12,8 +12,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::UnixListener;
 
 use super::pump::ChannelDuplex;
-use crate::extract::{FromRequest, Rejection};
-use crate::request::{Connection, Request};
+use crate::connection::Connection;
 
 /// The connected client, for opening channels back to it.
 ///
@@ -87,12 +86,6 @@ impl Client {
 
     pub(crate) fn handle(&self) -> &Handle {
         &self.handle
-    }
-}
-
-impl FromRequest for Client {
-    fn from_request(request: &mut Request) -> Result<Self, Rejection> {
-        request.client().cloned().ok_or(Rejection::new("the client handle is not available before key exchange"))
     }
 }
 

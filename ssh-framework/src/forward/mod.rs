@@ -55,9 +55,13 @@
 //! before any handler does.
 
 mod client;
+pub(crate) mod local;
 mod pump;
+pub(crate) mod remote;
+pub(crate) mod slots;
 
 pub use self::client::{AgentListener, Client, ClientChannel};
+pub use crate::limits::GatewayPorts;
 pub(crate) use self::pump::pump;
 
 /// Waits out a failed `accept` on a forwarding listener. ECONNABORTED (a
@@ -133,40 +137,6 @@ impl fmt::Debug for Forward {
     }
 }
 
-/// Conversion of a local-forwarding handler's return value into a [`Forward`].
-#[diagnostic::on_unimplemented(
-    message = "a `#[channel(direct_tcpip)]` or `#[channel(direct_streamlocal)]` handler must return `Forward`, `bool` or `Result<Forward, E>`, not `{Self}`",
-    label = "return `Forward::Connect`, `Forward::Refuse(reason)` or `Forward::serve(f)`"
-)]
-pub trait IntoForward {
-    /// Converts; `false` and errors refuse as administratively prohibited.
-    fn into_forward(self) -> Forward;
-}
-
-impl IntoForward for Forward {
-    fn into_forward(self) -> Forward {
-        self
-    }
-}
-
-impl IntoForward for bool {
-    fn into_forward(self) -> Forward {
-        if self { Forward::Connect } else { Forward::Refuse(OpenFailure::AdministrativelyProhibited) }
-    }
-}
-
-impl<T: IntoForward, E: fmt::Display> IntoForward for Result<T, E> {
-    fn into_forward(self) -> Forward {
-        match self {
-            Ok(v) => v.into_forward(),
-            Err(e) => {
-                tracing::warn!(error = %e, "forwarding handler failed; refusing");
-                Forward::Refuse(OpenFailure::AdministrativelyProhibited)
-            }
-        }
-    }
-}
-
 /// Where a `direct-tcpip` channel wants to go, and where it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TcpTarget {
@@ -200,18 +170,6 @@ pub struct X11Request {
     pub auth_cookie: String,
     /// The X11 screen number.
     pub screen: u32,
-}
-
-/// Which addresses remote forwards may bind (OpenSSH's `GatewayPorts`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum GatewayPorts {
-    /// Loopback only, whatever the client asks (OpenSSH's default, `no`).
-    #[default]
-    No,
-    /// The address the client asks for.
-    ClientSpecified,
-    /// All interfaces, whatever the client asks.
-    Yes,
 }
 
 /// A list of allowed `host:port` destinations, like OpenSSH's `PermitOpen`.

@@ -1,0 +1,319 @@
+//! The authentication state machine of one connection.
+//!
+//! It keeps the record RFC 4252 asks a server to keep and russh does not: the
+//! user name (and a reset when it changes, §5), the methods passed in a
+//! multi-factor chain and the methods it may continue with, OpenSSH's failure
+//! count (`MaxAuthTries`; the client's first `none` probe is free), a cap on
+//! all requests, the keys already rejected (so probes for them get no PK_OK),
+//! and the keyboard-interactive exchange running on its own task. Each
+//! decision goes through the service stack inside the connection's span.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use russh::keys::PublicKey;
+use russh::server;
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::{Decider, HandlerError, Shared};
+use crate::auth::{Auth, Factors, Method, MethodSet, PromptRound, Prompter};
+use crate::extensions::Extensions;
+use crate::request::{RequestKind, Response};
+
+/// Keyboard-interactive rounds one handler may ask before it is cut off.
+const MAX_PROMPT_ROUNDS: usize = 16;
+/// Authentication requests of any kind on one connection (partial successes and probes
+/// included); past this the client is disconnected. Go's x/crypto uses the same cap.
+const MAX_AUTH_REQUESTS: u32 = 128;
+
+/// The record of one user's attempts; reset when the user name changes.
+#[derive(Default)]
+struct Record {
+    user: Option<String>,
+    factors: Factors,
+    /// The key of a `publickey` factor that passed.
+    key: Option<PublicKey>,
+    /// After a partial success: the methods the chain continues with.
+    next: Option<MethodSet>,
+    rejected_keys: HashSet<PublicKey>,
+}
+
+/// A keyboard-interactive handler running on its own task, asking rounds.
+struct KeyboardInteractive {
+    rounds: mpsc::Receiver<PromptRound>,
+    answer: Option<oneshot::Sender<Vec<String>>>,
+    task: JoinHandle<Auth>,
+    /// The connection's extensions before the handler ran, restored if it fails.
+    before: Extensions,
+}
+
+impl Drop for KeyboardInteractive {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// One connection's authentication.
+pub(crate) struct Authentication {
+    shared: Arc<Shared>,
+    decider: Decider,
+    record: Record,
+    /// Counted across user names, as OpenSSH does.
+    failures: u32,
+    requests: u32,
+    none_probed: bool,
+    kbd: Option<KeyboardInteractive>,
+    /// The verified key of the `publickey` attempt being decided.
+    attempt_key: Option<PublicKey>,
+    /// Held while unauthenticated; counts toward `max_startups`.
+    startup_permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Authentication {
+    pub(crate) fn new(shared: Arc<Shared>, decider: Decider, startup_permit: OwnedSemaphorePermit) -> Self {
+        Authentication {
+            shared,
+            decider,
+            record: Record::default(),
+            failures: 0,
+            requests: 0,
+            none_probed: false,
+            kbd: None,
+            attempt_key: None,
+            startup_permit: Some(startup_permit),
+        }
+    }
+
+    /// Starts an authentication request: resets the record when the user changes
+    /// (RFC 4252 §5) and enforces the total request cap.
+    fn begin(&mut self, user: &str) -> Result<(), HandlerError> {
+        if self.record.user.as_deref() != Some(user) {
+            if self.record.user.is_some() {
+                // What handlers attached for the previous user is not this user's.
+                self.decider.connection().replace_extensions(Extensions::new());
+            }
+            self.record = Record { user: Some(user.to_owned()), ..Record::default() };
+        }
+        self.requests += 1;
+        if self.requests > MAX_AUTH_REQUESTS {
+            tracing::warn!(parent: self.decider.span(), "too many authentication requests; disconnecting");
+            return Err(HandlerError::TooManyAuthRequests);
+        }
+        Ok(())
+    }
+
+    async fn allowed(&self, user: &str) -> MethodSet {
+        match self.record.next {
+            Some(next) => next,
+            None => self.shared.routes.allowed_methods(user).await,
+        }
+    }
+
+    fn reject(allowed: MethodSet, partial: bool) -> server::Auth {
+        server::Auth::Reject { proceed_with_methods: Some(allowed.to_russh()), partial_success: partial }
+    }
+
+    /// Records a failure, disconnects once `max_auth_tries` is reached, and
+    /// waits out the rejection delay for guessable secrets.
+    async fn fail(&mut self, method: Method, allowed: MethodSet, started: Instant) -> server::Auth {
+        // The client's first `none` probe (OpenSSH always sends one) is free, as in sshd.
+        let counted = method != Method::None || self.none_probed;
+        if method == Method::None {
+            self.none_probed = true;
+        }
+        let span = self.decider.span();
+        if counted {
+            self.failures += 1;
+            let user = self.record.user.as_deref().unwrap_or("");
+            tracing::info!(parent: span, method = method.as_str(), user, failures = self.failures, "authentication failed");
+        }
+        if self.failures >= self.shared.limits.max_auth_tries {
+            tracing::warn!(parent: span, "maximum authentication attempts exceeded; disconnecting");
+            self.decider.disconnect(russh::Disconnect::NoMoreAuthMethodsAvailable, "Too many authentication failures");
+        } else if matches!(method, Method::Password | Method::KeyboardInteractive) {
+            tokio::time::sleep_until(started + self.shared.limits.rejection_delay).await;
+        }
+        Self::reject(allowed, false)
+    }
+
+    /// Records `method` as passed (with its key, for `publickey`).
+    fn pass(&mut self, method: Method) {
+        self.record.factors.push(method);
+        if method == Method::PublicKey {
+            self.record.key = self.attempt_key.take();
+        }
+    }
+
+    fn succeed(&mut self, method: Method, user: &str) -> server::Auth {
+        self.pass(method);
+        let connection = self.decider.connection();
+        connection.set_authenticated(user, self.record.factors.clone(), self.record.key.clone());
+        self.startup_permit = None;
+        let span = self.decider.span();
+        span.record("user", user);
+        tracing::info!(parent: span, method = method.as_str(), user, "authenticated");
+        server::Auth::Accept
+    }
+
+    /// Applies a handler's answer to the record; a rejected attempt's
+    /// connection extensions are rolled back to `before`.
+    async fn conclude(
+        &mut self,
+        method: Method,
+        user: &str,
+        allowed: MethodSet,
+        answer: Auth,
+        started: Instant,
+        before: Extensions,
+    ) -> server::Auth {
+        match answer {
+            Auth::Accept => self.succeed(method, user),
+            Auth::Partial(next) => {
+                let next = next.intersection(self.shared.routes.methods());
+                if next.is_empty() {
+                    tracing::warn!(parent: self.decider.span(), "partial success names no method with a handler; rejecting");
+                    self.decider.connection().replace_extensions(before);
+                    return self.fail(method, allowed, started).await;
+                }
+                self.pass(method);
+                self.record.next = Some(next);
+                tracing::info!(parent: self.decider.span(), method = method.as_str(), user, next = %next, "partial success");
+                Self::reject(next, true)
+            }
+            Auth::Reject => {
+                self.decider.connection().replace_extensions(before);
+                self.fail(method, allowed, started).await
+            }
+        }
+    }
+
+    fn auth_answer(response: Response) -> Auth {
+        match response {
+            Response::Auth(a) => a,
+            Response::Accept => Auth::Accept,
+            _ => Auth::Reject,
+        }
+    }
+
+    /// The common path of `none`, `password` and verified `publickey` attempts.
+    async fn attempt(&mut self, method: Method, user: &str, kind: RequestKind) -> Result<server::Auth, HandlerError> {
+        let started = Instant::now();
+        self.begin(user)?;
+        self.kbd = None;
+        let allowed = self.allowed(user).await;
+        if !allowed.contains(method) {
+            return Ok(self.fail(method, allowed, started).await);
+        }
+        let before = self.decider.connection().extensions();
+        let request = self.decider.request(kind).with_factors(self.record.factors.clone());
+        let answer = Self::auth_answer(self.decider.decide(request, self.decider.span()).await);
+        Ok(self.conclude(method, user, allowed, answer, started, before).await)
+    }
+
+    pub(crate) async fn none(&mut self, user: &str) -> Result<server::Auth, HandlerError> {
+        self.attempt(Method::None, user, RequestKind::AuthNone { user: user.to_owned() }).await
+    }
+
+    pub(crate) async fn password(&mut self, user: &str, password: &str) -> Result<server::Auth, HandlerError> {
+        let kind = RequestKind::AuthPassword { user: user.to_owned(), password: crate::request::Secret::new(password) };
+        self.attempt(Method::Password, user, kind).await
+    }
+
+    /// A probe proves nothing: no handler is called and nothing is recorded.
+    /// Keys not yet rejected for this user get PK_OK so the client signs.
+    pub(crate) async fn publickey_offered(&mut self, user: &str, key: &PublicKey) -> Result<server::Auth, HandlerError> {
+        let started = Instant::now();
+        self.begin(user)?;
+        let allowed = self.allowed(user).await;
+        if !allowed.contains(Method::PublicKey) || self.record.rejected_keys.contains(key) {
+            return Ok(self.fail(Method::PublicKey, allowed, started).await);
+        }
+        Ok(server::Auth::Accept)
+    }
+
+    /// A signed request whose signature russh verified.
+    pub(crate) async fn publickey(&mut self, user: &str, key: &PublicKey) -> Result<server::Auth, HandlerError> {
+        let kind = RequestKind::AuthPublicKey { user: user.to_owned(), key: key.clone() };
+        // russh's probe and the signed request are one attempt: undo the probe's count.
+        self.requests = self.requests.saturating_sub(1);
+        self.attempt_key = Some(key.clone());
+        let result = self.attempt(Method::PublicKey, user, kind).await;
+        self.attempt_key = None;
+        let result = result?;
+        if !matches!(result, server::Auth::Accept) && !self.record.factors.contains(Method::PublicKey) {
+            self.record.rejected_keys.insert(key.clone());
+        }
+        Ok(result)
+    }
+
+    /// One keyboard-interactive message: the start (`answers` is `None`) runs
+    /// the handler on its own task; each set of answers feeds its prompter.
+    pub(crate) async fn keyboard_interactive(
+        &mut self,
+        user: &str,
+        submethods: &str,
+        answers: Option<Vec<String>>,
+    ) -> Result<server::Auth, HandlerError> {
+        let started = Instant::now();
+        match answers {
+            None => {
+                self.begin(user)?;
+                self.kbd = None;
+                let allowed = self.allowed(user).await;
+                if !allowed.contains(Method::KeyboardInteractive) {
+                    return Ok(self.fail(Method::KeyboardInteractive, allowed, started).await);
+                }
+                let (rounds_tx, rounds) = mpsc::channel(1);
+                let kind = RequestKind::AuthKeyboardInteractive { user: user.to_owned(), submethods: submethods.to_owned() };
+                let request = self
+                    .decider
+                    .request(kind)
+                    .with_factors(self.record.factors.clone())
+                    .with_prompter(Prompter::new(rounds_tx, MAX_PROMPT_ROUNDS));
+                let before = self.decider.connection().extensions();
+                let decision = self.decider.decide(request, self.decider.span());
+                let task = tokio::spawn(async move { Self::auth_answer(decision.await) });
+                self.kbd = Some(KeyboardInteractive { rounds, answer: None, task, before });
+            }
+            Some(answers) => match self.kbd.as_mut().and_then(|k| k.answer.take()) {
+                Some(tx) => {
+                    let _ = tx.send(answers);
+                }
+                None => self.kbd = None,
+            },
+        }
+        Ok(self.keyboard_interactive_step(user, started).await)
+    }
+
+    async fn keyboard_interactive_step(&mut self, user: &str, started: Instant) -> server::Auth {
+        let allowed = self.allowed(user).await;
+        let Some(kbd) = self.kbd.as_mut() else {
+            return self.fail(Method::KeyboardInteractive, allowed, started).await;
+        };
+        let round = tokio::select! {
+            biased;
+            round = kbd.rounds.recv() => round,
+            answer = &mut kbd.task => {
+                let answer = answer.unwrap_or(Auth::Reject);
+                let before = self.kbd.take().map(|k| k.before.clone()).unwrap_or_default();
+                return self.conclude(Method::KeyboardInteractive, user, allowed, answer, started, before).await;
+            }
+        };
+        match round {
+            Some(round) => {
+                kbd.answer = Some(round.answers);
+                let prompts: Vec<(std::borrow::Cow<'static, str>, bool)> =
+                    round.prompts.into_iter().map(|p| (p.text.into(), p.echo)).collect();
+                server::Auth::Partial { name: round.name.into(), instructions: round.instructions.into(), prompts: prompts.into() }
+            }
+            None => {
+                // The handler finished without another round: take its answer.
+                let answer = (&mut kbd.task).await.unwrap_or(Auth::Reject);
+                let before = self.kbd.take().map(|k| k.before.clone()).unwrap_or_default();
+                self.conclude(Method::KeyboardInteractive, user, allowed, answer, started, before).await
+            }
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! One connection from accept to disconnect: admission (`MaxStartups`), the
+//! `Connect` decision, the handshake and login grace, the russh event loop
+//! driving [`handler::ConnectionHandler`], graceful shutdown, and the
+//! disconnect hook.
+//!
+//! The pieces of a connection's state live apart: [`auth::Authentication`]
+//! (the authentication state machine), [`sessions::Sessions`] (the session
+//! channel table and the bodies running on it), and the forwarding runtime in
+//! `crate::forward` (listeners and local forwards). [`handler`] is the thin
+//! adapter that russh calls and that delegates to them.
+
+mod auth;
+mod handler;
+mod sessions;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::sync::{Semaphore, watch};
+use tower::ServiceExt;
+use tracing::Instrument;
+
+use crate::connection::Connection;
+use crate::error::{ConnectionError, ConnectionErrorKind};
+use crate::limits::Limits;
+use crate::request::{Request, RequestKind, Response};
+use crate::routes::Routes;
+use crate::stack::Stack;
+
+/// A callback run when a connection ends, with everything known about it.
+pub(crate) type DisconnectHook = Arc<dyn Fn(&Connection) + Send + Sync>;
+
+/// What every connection shares.
+pub(crate) struct Shared {
+    pub(crate) routes: Routes,
+    pub(crate) stack: Stack,
+    pub(crate) limits: Limits,
+    pub(crate) config: Arc<russh::server::Config>,
+    pub(crate) startups: Arc<Semaphore>,
+    pub(crate) next_id: AtomicU64,
+    pub(crate) on_disconnect: Option<DisconnectHook>,
+}
+
+/// Where a server is in its life; connections watch it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Running,
+    /// Stop accepting; unauthenticated connections are dropped, sessions may finish.
+    Draining,
+    /// Disconnect everyone.
+    Disconnect,
+}
+
+/// The errors russh's handler may return; never public (russh's error type
+/// would leak into the API): [`serve`] turns them into a [`ConnectionError`].
+#[derive(Debug)]
+pub(crate) enum HandlerError {
+    Ssh(russh::Error),
+    TooManyAuthRequests,
+}
+
+impl From<russh::Error> for HandlerError {
+    fn from(e: russh::Error) -> Self {
+        HandlerError::Ssh(e)
+    }
+}
+
+impl From<HandlerError> for ConnectionError {
+    fn from(e: HandlerError) -> Self {
+        match e {
+            HandlerError::TooManyAuthRequests => ConnectionError::new(ConnectionErrorKind::TooManyAuthRequests, None),
+            HandlerError::Ssh(russh::Error::IO(io)) => ConnectionError::new(ConnectionErrorKind::Io, Some(io.into())),
+            HandlerError::Ssh(other) => {
+                ConnectionError::new(ConnectionErrorKind::Protocol, Some(other.to_string().into()))
+            }
+        }
+    }
+}
+
+/// What a connection's parts need to decide: the stack, the connection and its span.
+#[derive(Clone)]
+pub(crate) struct Decider {
+    stack: Stack,
+    connection: Arc<Connection>,
+    span: tracing::Span,
+}
+
+impl Decider {
+    /// Sends `kind` through the service stack, inside `span` (the connection's
+    /// or a channel's); a layer error refuses.
+    pub(crate) fn decide(&self, request: Request, span: &tracing::Span) -> impl Future<Output = Response> + Send + 'static {
+        let name = request.kind().name();
+        let stack = self.stack.clone();
+        async move {
+            match stack.oneshot(request).await {
+                Ok(response) => response,
+                Err(error) => {
+                    tracing::warn!(request = name, %error, "service error; refused");
+                    Response::Reject
+                }
+            }
+        }
+        .instrument(span.clone())
+    }
+
+    pub(crate) fn request(&self, kind: RequestKind) -> Request {
+        Request::new(self.connection.clone(), kind)
+    }
+
+    pub(crate) fn connection(&self) -> &Arc<Connection> {
+        &self.connection
+    }
+
+    pub(crate) fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+
+    /// Queues a disconnect with `message`; russh sends it from its own loop.
+    pub(crate) fn disconnect(&self, reason: russh::Disconnect, message: &'static str) {
+        if let Some(handle) = self.connection.handle().cloned() {
+            tokio::spawn(async move {
+                let _ = handle.disconnect(reason, message.into(), String::new()).await;
+            });
+        }
+    }
+}
+
+/// Serves one accepted TCP connection.
+pub(crate) async fn serve_tcp(
+    shared: Arc<Shared>,
+    socket: TcpStream,
+    peer: SocketAddr,
+    shutdown: watch::Receiver<Phase>,
+) -> Result<(), ConnectionError> {
+    let _ = socket.set_nodelay(true);
+    let local = socket.local_addr().ok();
+    serve(shared, crate::quickack::QuickAck::new(socket), Some(peer), local, shutdown).await
+}
+
+/// Serves one connection over any byte stream, from admission to disconnect.
+pub(crate) async fn serve<S>(
+    shared: Arc<Shared>,
+    stream: S,
+    peer: Option<SocketAddr>,
+    local: Option<SocketAddr>,
+    shutdown: watch::Receiver<Phase>,
+) -> Result<(), ConnectionError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+    let peer_field = peer.map(|p| p.to_string()).unwrap_or_else(|| "-".into());
+    let span = tracing::info_span!("connection", id, peer = %peer_field, user = tracing::field::Empty);
+    let connection = Arc::new(Connection::new(id, peer, local, shared.config.window_size));
+    let result = run(shared.clone(), stream, connection.clone(), shutdown, span.clone()).instrument(span.clone()).await;
+    if let Some(hook) = &shared.on_disconnect {
+        let _guard = span.enter();
+        hook(&connection);
+    }
+    result
+}
+
+async fn run<S>(
+    shared: Arc<Shared>,
+    stream: S,
+    connection: Arc<Connection>,
+    mut shutdown: watch::Receiver<Phase>,
+    span: tracing::Span,
+) -> Result<(), ConnectionError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    // Unauthenticated connections hold a permit until they authenticate.
+    let in_use = shared.limits.max_startups.full - shared.startups.available_permits();
+    let permit = match shared.startups.clone().try_acquire_owned() {
+        Ok(permit) if shared.limits.max_startups.admits(in_use) => permit,
+        _ => {
+            tracing::info!(unauthenticated = in_use, "too many unauthenticated connections; dropped");
+            return Ok(());
+        }
+    };
+    let decider = Decider { stack: shared.stack.clone(), connection: connection.clone(), span };
+    let response = decider.decide(decider.request(RequestKind::Connect), decider.span()).await;
+    if !response.is_allowed() {
+        tracing::info!("connection refused by policy");
+        return Ok(());
+    }
+    tracing::debug!("connected");
+    let handler = handler::ConnectionHandler::new(shared.clone(), decider, permit);
+    let grace = tokio::time::sleep(shared.limits.login_grace_time);
+    tokio::pin!(grace);
+    let session = tokio::select! {
+        s = russh::server::run_stream(shared.config.clone(), stream, handler) => s.map_err(ConnectionError::from)?,
+        () = &mut grace => {
+            tracing::info!("login grace time exceeded before key exchange");
+            return Ok(());
+        }
+    };
+    let handle = session.handle();
+    connection.set_handle(handle.clone());
+    tokio::pin!(session);
+    let mut grace_done = false;
+    loop {
+        tokio::select! {
+            result = &mut session => {
+                tracing::debug!("disconnected");
+                return result.map_err(ConnectionError::from);
+            }
+            () = &mut grace, if !grace_done => {
+                grace_done = true;
+                if !connection.is_authenticated() {
+                    tracing::info!("login grace time exceeded; disconnecting");
+                    let _ = handle.disconnect(russh::Disconnect::ByApplication, "Login grace time exceeded".into(), String::new()).await;
+                }
+            }
+            changed = shutdown.changed() => {
+                let phase = if changed.is_ok() { *shutdown.borrow_and_update() } else { Phase::Disconnect };
+                let unauthenticated = !connection.is_authenticated();
+                if phase == Phase::Disconnect || (phase == Phase::Draining && unauthenticated) {
+                    let _ = handle.disconnect(russh::Disconnect::ByApplication, "Server shutting down".into(), String::new()).await;
+                    if phase == Phase::Disconnect || changed.is_err() {
+                        // Give the disconnect a moment to be written, then drop the connection.
+                        let _ = tokio::time::timeout(Duration::from_secs(2), &mut session).await;
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+}

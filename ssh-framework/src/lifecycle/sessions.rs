@@ -1,0 +1,275 @@
+//! The session channels of one connection: the table of open channels, what
+//! each has been allowed (pty, env, x11, agent), and the shell, exec or
+//! subsystem body running on it.
+//!
+//! Channel requests are decided and answered inside russh's callback: russh
+//! keeps one "wants reply" flag per channel, so a deferred answer could be
+//! sent for the wrong request when the client pipelines them, as OpenSSH
+//! does. Only the body runs on a task of its own; a panic in it closes that
+//! channel, not the connection.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use russh::server::{self, Msg};
+use russh::{Channel, ChannelId, ChannelMsg, ChannelOpenFailure, ChannelReadHalf, ChannelWriteHalf};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use super::Decider;
+use crate::channel::{ChannelEvent, ChannelIo, Events, ExitStatus, Stdin};
+use crate::request::{ChannelBody, RequestKind, Response, SessionInfo};
+
+/// Bytes a client may send on a session channel before a shell, exec or subsystem starts.
+const MAX_EARLY_DATA: usize = 1 << 20;
+/// Environment variables kept per channel.
+const MAX_ENV_VARS: usize = 256;
+/// Events queued for a running body that does not read them; older ones are dropped.
+const EVENT_QUEUE: usize = 64;
+
+struct SessionChannel {
+    read: Option<ChannelReadHalf>,
+    write: Option<ChannelWriteHalf<Msg>>,
+    early: Vec<Bytes>,
+    early_len: usize,
+    early_eof: bool,
+    info: SessionInfo,
+    events: Option<mpsc::Sender<ChannelEvent>>,
+    body: Option<JoinHandle<()>>,
+    /// Tells a finished body's report apart from a later channel with the same id.
+    token: u64,
+    span: tracing::Span,
+}
+
+impl SessionChannel {
+    /// Takes messages russh queued for this channel before a body reads them, so
+    /// the queue never fills (a full queue would stall the whole connection).
+    fn drain_early(&mut self) -> bool {
+        let Some(read) = self.read.as_mut() else { return true };
+        while let Some(Some(msg)) = read.wait().now_or_never() {
+            match msg {
+                ChannelMsg::Data { data } => {
+                    self.early_len += data.len();
+                    if self.early_len > MAX_EARLY_DATA {
+                        return false;
+                    }
+                    self.early.push(data);
+                }
+                ChannelMsg::Eof => self.early_eof = true,
+                _ => {}
+            }
+        }
+        true
+    }
+}
+
+impl Drop for SessionChannel {
+    fn drop(&mut self) {
+        // The client closed the channel: the body has nobody to talk to.
+        if let Some(body) = self.body.take() {
+            body.abort();
+        }
+    }
+}
+
+/// The session channels of one connection.
+pub(crate) struct Sessions {
+    decider: Decider,
+    max_sessions: usize,
+    channels: HashMap<ChannelId, SessionChannel>,
+    /// Bodies report here when they closed their channel: russh forgets a
+    /// channel the server closed and never calls `channel_close` for it.
+    finished_tx: mpsc::UnboundedSender<(ChannelId, u64)>,
+    finished_rx: mpsc::UnboundedReceiver<(ChannelId, u64)>,
+    next_token: u64,
+}
+
+impl Sessions {
+    pub(crate) fn new(decider: Decider, max_sessions: usize) -> Self {
+        let (finished_tx, finished_rx) = mpsc::unbounded_channel();
+        Sessions { decider, max_sessions, channels: HashMap::new(), finished_tx, finished_rx, next_token: 0 }
+    }
+
+    /// Forgets session channels whose body finished and closed them.
+    fn reap_finished(&mut self) {
+        while let Ok((id, token)) = self.finished_rx.try_recv() {
+            if self.channels.get(&id).is_some_and(|c| c.token == token) {
+                self.channels.remove(&id);
+            }
+        }
+    }
+
+    /// A client asks for a session channel: within `max_sessions`, if the stack allows it.
+    pub(crate) async fn open(&mut self, channel: Channel<Msg>, reply: server::ChannelOpenHandle) {
+        let id = channel.id();
+        self.reap_finished();
+        let parent = self.decider.span();
+        if self.channels.len() >= self.max_sessions {
+            tracing::info!(parent: parent, max = self.max_sessions, "session limit reached; channel refused");
+            reply.reject(ChannelOpenFailure::ResourceShortage).await;
+            return;
+        }
+        let span = tracing::info_span!(parent: parent, "channel", id = %id, kind = "session");
+        let request = self.decider.request(RequestKind::ChannelOpenSession);
+        if !self.decider.decide(request, &span).await.is_allowed() {
+            tracing::debug!(parent: &span, "session refused");
+            reply.reject(ChannelOpenFailure::AdministrativelyProhibited).await;
+            return;
+        }
+        let (read, write) = channel.split();
+        self.next_token += 1;
+        let channel = SessionChannel {
+            read: Some(read),
+            write: Some(write),
+            early: Vec::new(),
+            early_len: 0,
+            early_eof: false,
+            info: SessionInfo { channel: u32::from(id), ..SessionInfo::default() },
+            events: None,
+            body: None,
+            token: self.next_token,
+            span,
+        };
+        self.channels.insert(id, channel);
+        reply.accept().await;
+    }
+
+    /// The client closed a channel; a body still running is aborted.
+    pub(crate) fn close(&mut self, id: ChannelId) {
+        self.channels.remove(&id);
+    }
+
+    /// Data arrived before a body started: keep it (bounded) for the body's stdin.
+    pub(crate) fn data(&mut self, id: ChannelId, session: &mut server::Session) {
+        if let Some(ch) = self.channels.get_mut(&id)
+            && ch.write.is_some()
+            && !ch.drain_early()
+        {
+            tracing::warn!(parent: &ch.span, "too much data before the channel started; closing it");
+            let _ = session.close(id);
+            self.channels.remove(&id);
+        }
+    }
+
+    /// Whether the channel already holds the most environment variables it may.
+    pub(crate) fn env_full(&self, id: ChannelId) -> bool {
+        self.channels.get(&id).is_some_and(|c| c.info.env.len() >= MAX_ENV_VARS)
+    }
+
+    /// Decides one channel request and replies to it.
+    pub(crate) async fn request(&mut self, id: ChannelId, kind: RequestKind, session: &mut server::Session) -> Option<Response> {
+        let Some(channel) = self.channels.get_mut(&id) else {
+            let _ = session.channel_failure(id);
+            return None;
+        };
+        if !channel.drain_early() {
+            tracing::warn!(parent: &channel.span, "too much data before the channel started; closing it");
+            let _ = session.channel_failure(id);
+            let _ = session.close(id);
+            self.channels.remove(&id);
+            return None;
+        }
+        let span = channel.span.clone();
+        let request = self.decider.request(kind).with_session(channel.info.clone());
+        let response = self.decider.decide(request, &span).await;
+        let allowed = response.is_allowed();
+        tracing::debug!(parent: &span, allowed, "channel request decided");
+        if allowed {
+            let _ = session.channel_success(id);
+        } else {
+            let _ = session.channel_failure(id);
+        }
+        allowed.then_some(response)
+    }
+
+    /// Decides a channel request and, when allowed, records it on the channel
+    /// (where extractors such as `Pty` and `Environment` find it later).
+    pub(crate) async fn record_if_allowed(
+        &mut self,
+        id: ChannelId,
+        kind: RequestKind,
+        session: &mut server::Session,
+        record: impl FnOnce(&mut SessionInfo),
+    ) -> bool {
+        let allowed = self.request(id, kind, session).await.is_some();
+        if allowed && let Some(ch) = self.channels.get_mut(&id) {
+            record(&mut ch.info);
+        }
+        allowed
+    }
+
+    /// Shell, exec and subsystem: decide with the channel stream attached, then run the body.
+    pub(crate) async fn start_body(&mut self, id: ChannelId, kind: RequestKind, session: &mut server::Session) {
+        let Some(channel) = self.channels.get_mut(&id) else {
+            let _ = session.channel_failure(id);
+            return;
+        };
+        let (Some(write), true) = (channel.write.take(), channel.drain_early()) else {
+            // A body already ran (or was refused) on this channel, or too much early data.
+            let _ = session.channel_failure(id);
+            return;
+        };
+        let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
+        let flow = self.decider.connection().flow().clone();
+        let stdin = Stdin::new(std::mem::take(&mut channel.early), channel.early_eof, channel.read.take(), flow);
+        let io = ChannelIo::new(stdin, &write, Events::new(events_rx));
+        channel.events = Some(events_tx);
+        let span = channel.span.clone();
+        let token = channel.token;
+        let request = self.decider.request(kind).with_session(channel.info.clone()).with_io(io);
+        let Response::Run(body) = self.decider.decide(request, &span).await else {
+            tracing::debug!(parent: &span, "refused");
+            let _ = session.channel_failure(id);
+            return;
+        };
+        let _ = session.channel_success(id);
+        let handle = self.decider.connection().handle().cloned();
+        let finished = (self.finished_tx.clone(), id, token);
+        let task = tokio::spawn(run_body(body, write, handle, finished).instrument(span));
+        if let Some(channel) = self.channels.get_mut(&id) {
+            channel.body = Some(task);
+        }
+    }
+
+    /// Hands a window-change or signal to the channel's running body.
+    pub(crate) fn deliver(&mut self, id: ChannelId, event: ChannelEvent) {
+        if let Some(tx) = self.channels.get(&id).and_then(|c| c.events.as_ref())
+            && tx.try_send(event).is_err()
+        {
+            tracing::debug!(parent: self.decider.span(), "channel body is not reading events; one dropped");
+        }
+    }
+}
+
+type FinishedReport = (mpsc::UnboundedSender<(ChannelId, u64)>, ChannelId, u64);
+
+/// Runs an accepted body, then sends exit-status (or exit-signal), EOF and close, in that order.
+async fn run_body(body: ChannelBody, write: ChannelWriteHalf<Msg>, handle: Option<server::Handle>, finished: FinishedReport) {
+    match AssertUnwindSafe(body).catch_unwind().await {
+        Ok(ExitStatus::Code(code)) => {
+            tracing::debug!(code, "channel body finished");
+            let _ = write.exit_status(code).await;
+        }
+        Ok(ExitStatus::Signal { signal, core_dumped, message }) => {
+            tracing::debug!(%signal, "channel body finished by signal");
+            if let Some(handle) = handle {
+                let _ = handle.exit_signal_request(write.id(), signal.to_russh(), core_dumped, message, String::new()).await;
+            }
+        }
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(panic = %what, "channel handler panicked; closing its channel");
+        }
+    }
+    let _ = write.eof().await;
+    let _ = write.close().await;
+    let (tx, id, token) = finished;
+    let _ = tx.send((id, token));
+}

@@ -1,0 +1,84 @@
+//! The server's limits, shared by the accept loop, every connection and the
+//! forwarding runtime. Defaults follow OpenSSH's sshd.
+
+use std::time::Duration;
+
+/// The server's limits. Defaults follow OpenSSH's sshd.
+#[derive(Debug, Clone)]
+pub(crate) struct Limits {
+    pub(crate) max_auth_tries: u32,
+    pub(crate) login_grace_time: Duration,
+    pub(crate) rejection_delay: Duration,
+    pub(crate) max_sessions: usize,
+    pub(crate) max_startups: MaxStartups,
+    pub(crate) inactivity_timeout: Option<Duration>,
+    pub(crate) keepalive_interval: Option<Duration>,
+    pub(crate) max_listeners: usize,
+    pub(crate) max_forward_channels: usize,
+    pub(crate) gateway_ports: GatewayPorts,
+    pub(crate) allow_privileged_ports: bool,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_auth_tries: 6,
+            login_grace_time: Duration::from_secs(120),
+            rejection_delay: Duration::from_secs(1),
+            max_sessions: 10,
+            max_startups: MaxStartups::default(),
+            inactivity_timeout: Some(Duration::from_secs(600)),
+            keepalive_interval: None,
+            max_listeners: 16,
+            max_forward_channels: 256,
+            gateway_ports: GatewayPorts::No,
+            allow_privileged_ports: false,
+        }
+    }
+}
+
+/// OpenSSH's `MaxStartups start:rate:full`: from `start` unauthenticated
+/// connections on, new ones are dropped with a probability rising linearly from
+/// `rate`% to 100% at `full`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxStartups {
+    /// Unauthenticated connections before random early drop begins.
+    pub start: usize,
+    /// Drop probability in percent at `start`.
+    pub rate: u8,
+    /// Unauthenticated connections at which every new one is dropped.
+    pub full: usize,
+}
+
+impl Default for MaxStartups {
+    fn default() -> Self {
+        MaxStartups { start: 10, rate: 30, full: 100 }
+    }
+}
+
+impl MaxStartups {
+    pub(crate) fn admits(&self, unauthenticated: usize) -> bool {
+        if unauthenticated >= self.full {
+            return false;
+        }
+        if unauthenticated < self.start {
+            return true;
+        }
+        let span = (self.full - self.start).max(1) as f64;
+        let p = f64::from(self.rate) + (100.0 - f64::from(self.rate)) * (unauthenticated - self.start) as f64 / span;
+        rand::random_range(0.0..100.0) >= p
+    }
+}
+
+/// Which addresses remote forwards may bind (OpenSSH's `GatewayPorts`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum GatewayPorts {
+    /// Loopback only, whatever the client asks (OpenSSH's default, `no`).
+    #[default]
+    No,
+    /// The address the client asks for.
+    ClientSpecified,
+    /// All interfaces, whatever the client asks.
+    Yes,
+}
+
