@@ -174,7 +174,26 @@ impl Command {
         let trimmed = self.0.trim_start();
         trimmed[self.program().len()..].trim_start()
     }
+
+    /// The command line split into words as a POSIX shell splits them (quotes
+    /// and backslashes, no expansion): `git-upload-pack '/my repo.git'` is
+    /// `["git-upload-pack", "/my repo.git"]`. Fails on an unclosed quote.
+    pub fn argv(&self) -> Result<Vec<String>, ArgvError> {
+        shell_words::split(&self.0).map_err(|_| ArgvError(()))
+    }
 }
+
+/// The error of [`Command::argv`]: the command line has an unclosed quote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgvError(());
+
+impl fmt::Display for ArgvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the command line has an unclosed quote")
+    }
+}
+
+impl std::error::Error for ArgvError {}
 
 impl fmt::Display for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -450,6 +469,13 @@ mod tests {
         assert_eq!(c.program(), "git-upload-pack");
         assert_eq!(c.args(), "'/repo.git'");
         assert_eq!(Command::new(b"").program(), "");
+    }
+
+    #[test]
+    fn command_splits_into_argv_like_a_shell() {
+        let c = Command::new(br#"git-upload-pack '/my repo.git' "a\"b" c\ d"#);
+        assert_eq!(c.argv().unwrap(), ["git-upload-pack", "/my repo.git", "a\"b", "c d"]);
+        assert!(Command::new(b"echo 'open").argv().is_err());
     }
 
     #[test]

@@ -54,26 +54,24 @@ impl Extensions {
 
     /// Inserts `value`, returning the value of the same type it replaces.
     pub fn insert<T: Clone + Send + Sync + 'static>(&mut self, value: T) -> Option<T> {
-        self.map
-            .get_or_insert_with(Box::default)
-            .insert(TypeId::of::<T>(), Box::new(value))
-            .and_then(|old| old.into_any().downcast().ok().map(|b: Box<T>| *b))
+        let old = self.map.get_or_insert_with(Box::default).insert(TypeId::of::<T>(), Box::new(value))?;
+        unbox(old)
     }
 
     /// The value of type `T`, if there is one.
     pub fn get<T: Send + Sync + 'static>(&self) -> Option<&T> {
-        self.map.as_ref()?.get(&TypeId::of::<T>())?.as_any().downcast_ref()
+        // `&**`: the value inside the box, not the box (which is `AnyClone` too).
+        (**self.map.as_ref()?.get(&TypeId::of::<T>())?).as_any().downcast_ref()
     }
 
     /// The value of type `T`, mutably.
     pub fn get_mut<T: Send + Sync + 'static>(&mut self) -> Option<&mut T> {
-        self.map.as_mut()?.get_mut(&TypeId::of::<T>())?.as_any_mut().downcast_mut()
+        (**self.map.as_mut()?.get_mut(&TypeId::of::<T>())?).as_any_mut().downcast_mut()
     }
 
     /// Removes and returns the value of type `T`.
     pub fn remove<T: Send + Sync + 'static>(&mut self) -> Option<T> {
-        let old = self.map.as_mut()?.remove(&TypeId::of::<T>())?;
-        old.into_any().downcast().ok().map(|b: Box<T>| *b)
+        unbox(self.map.as_mut()?.remove(&TypeId::of::<T>())?)
     }
 
     /// Whether there is a value of type `T`.
@@ -95,6 +93,13 @@ impl Extensions {
     pub fn clear(&mut self) {
         self.map = None;
     }
+}
+
+/// The value of type `T` in a box taken out of the map.
+fn unbox<T: 'static>(boxed: Box<dyn AnyClone>) -> Option<T> {
+    // `AnyClone::into_any` on the trait object, not on the box.
+    let any: Box<dyn Any> = <dyn AnyClone>::into_any(boxed);
+    any.downcast().ok().map(|b: Box<T>| *b)
 }
 
 impl fmt::Debug for Extensions {

@@ -142,33 +142,33 @@ macro_rules! vocabulary {
 
 vocabulary! {
     /// `#[auth(none)]`: a login without credentials.
-    AuthNone => "#[auth(none)]", Auth, AuthKind;
+    AuthNone => "#[auth(none)]", Auth, AnswersAuth;
     /// `#[auth(password)]`.
-    AuthPassword => "#[auth(password)]", Auth, AuthKind;
+    AuthPassword => "#[auth(password)]", Auth, AnswersAuth;
     /// `#[auth(publickey)]`, after the signature was verified.
-    AuthPublicKey => "#[auth(publickey)]", Auth, AuthKind;
+    AuthPublicKey => "#[auth(publickey)]", Auth, AnswersAuth;
     /// `#[auth(keyboard_interactive)]`.
-    AuthKeyboardInteractive => "#[auth(keyboard_interactive)]", Auth, AuthKind;
+    AuthKeyboardInteractive => "#[auth(keyboard_interactive)]", Auth, AnswersAuth;
     /// `#[allowed_auths]`: the methods a user may try.
-    AllowedAuths => "#[allowed_auths]", MethodSet;
+    AllowedAuths => "#[allowed_auths]", MethodSet, AnswersMethods;
     /// `#[banner]`: the text shown before authentication.
-    Banner => "#[banner]", Option<String>;
+    Banner => "#[banner]", Option<String>, AnswersBanner;
     /// `#[channel(session)]`: a session channel open.
     ChannelSession => "#[channel(session)]", bool;
     /// `#[channel(direct_tcpip)]`: `ssh -L` to a TCP port.
-    DirectTcpip => "#[channel(direct_tcpip)]", Forward, HasTcpTarget;
+    DirectTcpip => "#[channel(direct_tcpip)]", Forward, AnswersForward, HasTcpTarget;
     /// `#[channel(direct_streamlocal)]`: `ssh -L` to a Unix socket.
-    DirectStreamlocal => "#[channel(direct_streamlocal)]", Forward, HasSocketPath;
+    DirectStreamlocal => "#[channel(direct_streamlocal)]", Forward, AnswersForward, HasSocketPath;
     /// `#[pty]`: `pty-req`.
     Pty => "#[pty]", bool, OnSessionChannel, HasWindowSize;
     /// `#[env]`: `env`.
     Env => "#[env]", bool, OnSessionChannel;
     /// `#[shell]`: the body of a `shell` request.
-    Shell => "#[shell]", ExitStatus, OnSessionChannel;
+    Shell => "#[shell]", ExitStatus, AnswersExitStatus, OnSessionChannel;
     /// `#[exec]` and `#[exec("program")]`: the body of an `exec` request.
-    Exec => "#[exec]", ExitStatus, OnSessionChannel, HasCommand;
+    Exec => "#[exec]", ExitStatus, AnswersExitStatus, OnSessionChannel, HasCommand;
     /// `#[subsystem("name")]`: the body of a `subsystem` request.
-    Subsystem => "#[subsystem]", ExitStatus, OnSessionChannel, HasSubsystemName;
+    Subsystem => "#[subsystem]", ExitStatus, AnswersExitStatus, OnSessionChannel, HasSubsystemName;
     /// `#[window_change]`: `window-change`.
     WindowChange => "#[window_change]", bool, OnSessionChannel, HasWindowSize;
     /// `#[signal]`: `signal`.
@@ -187,8 +187,45 @@ vocabulary! {
     CancelStreamlocalForward => "#[cancel_streamlocal_forward]", bool, HasSocketPath;
 }
 
-/// Authentication handlers: `#[auth(...)]`.
-pub trait AuthKind: Kind {}
+/// Authentication handlers: they answer with [`Auth`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` handlers do not answer with `Auth`",
+    label = "not an answer for this handler",
+    note = "authentication handlers return `Auth` or `bool`; #[allowed_auths] `MethodSet`, `Method` or `[Method; N]`; #[banner] `String`, `&'static str` or `Option<String>`; #[shell], #[exec] and #[subsystem] `ExitStatus`, `u32` or `()`; #[channel(direct_tcpip)] and #[channel(direct_streamlocal)] `Forward` or `bool`; every other handler `bool`; each also as `Result<T, E>` with `E: Display`"
+)]
+pub trait AnswersAuth: Kind<Output = Auth> {}
+
+/// Shell, exec and subsystem handlers: they answer with an [`ExitStatus`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` handlers do not answer with an exit status",
+    label = "not an answer for this handler",
+    note = "authentication handlers return `Auth` or `bool`; #[allowed_auths] `MethodSet`, `Method` or `[Method; N]`; #[banner] `String`, `&'static str` or `Option<String>`; #[shell], #[exec] and #[subsystem] `ExitStatus`, `u32` or `()`; #[channel(direct_tcpip)] and #[channel(direct_streamlocal)] `Forward` or `bool`; every other handler `bool`; each also as `Result<T, E>` with `E: Display`"
+)]
+pub trait AnswersExitStatus: Kind<Output = ExitStatus> {}
+
+/// Local forwarding handlers: they answer with a [`Forward`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` handlers do not answer with `Forward`",
+    label = "not an answer for this handler",
+    note = "authentication handlers return `Auth` or `bool`; #[allowed_auths] `MethodSet`, `Method` or `[Method; N]`; #[banner] `String`, `&'static str` or `Option<String>`; #[shell], #[exec] and #[subsystem] `ExitStatus`, `u32` or `()`; #[channel(direct_tcpip)] and #[channel(direct_streamlocal)] `Forward` or `bool`; every other handler `bool`; each also as `Result<T, E>` with `E: Display`"
+)]
+pub trait AnswersForward: Kind<Output = Forward> {}
+
+/// `#[allowed_auths]`: it answers with a [`MethodSet`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` handlers do not answer with authentication methods",
+    label = "not an answer for this handler",
+    note = "authentication handlers return `Auth` or `bool`; #[allowed_auths] `MethodSet`, `Method` or `[Method; N]`; #[banner] `String`, `&'static str` or `Option<String>`; #[shell], #[exec] and #[subsystem] `ExitStatus`, `u32` or `()`; #[channel(direct_tcpip)] and #[channel(direct_streamlocal)] `Forward` or `bool`; every other handler `bool`; each also as `Result<T, E>` with `E: Display`"
+)]
+pub trait AnswersMethods: Kind<Output = MethodSet> {}
+
+/// `#[banner]`: it answers with text.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` handlers do not answer with text",
+    label = "not an answer for this handler",
+    note = "authentication handlers return `Auth` or `bool`; #[allowed_auths] `MethodSet`, `Method` or `[Method; N]`; #[banner] `String`, `&'static str` or `Option<String>`; #[shell], #[exec] and #[subsystem] `ExitStatus`, `u32` or `()`; #[channel(direct_tcpip)] and #[channel(direct_streamlocal)] `Forward` or `bool`; every other handler `bool`; each also as `Result<T, E>` with `E: Display`"
+)]
+pub trait AnswersBanner: Kind<Output = Option<String>> {}
 
 /// Handlers of requests on a session channel, which see what earlier requests
 /// on it set up: `Pty`, `Environment`, `PtyRequest`, `X11Request`, `AgentForwarded`.
@@ -302,67 +339,67 @@ where
     }
 }
 
-impl<K: Kind<Output = Auth>> IntoResponse<K> for Auth {
+impl<K: AnswersAuth> IntoResponse<K> for Auth {
     fn into_response(self) -> Auth {
         self
     }
 }
 
-impl<K: Kind<Output = Forward>> IntoResponse<K> for Forward {
+impl<K: AnswersForward> IntoResponse<K> for Forward {
     fn into_response(self) -> Forward {
         self
     }
 }
 
-impl<K: Kind<Output = ExitStatus>> IntoResponse<K> for ExitStatus {
+impl<K: AnswersExitStatus> IntoResponse<K> for ExitStatus {
     fn into_response(self) -> ExitStatus {
         self
     }
 }
 
-impl<K: Kind<Output = ExitStatus>> IntoResponse<K> for u32 {
+impl<K: AnswersExitStatus> IntoResponse<K> for u32 {
     fn into_response(self) -> ExitStatus {
         ExitStatus::Code(self)
     }
 }
 
-impl<K: Kind<Output = ExitStatus>> IntoResponse<K> for () {
+impl<K: AnswersExitStatus> IntoResponse<K> for () {
     fn into_response(self) -> ExitStatus {
         ExitStatus::SUCCESS
     }
 }
 
-impl<K: Kind<Output = MethodSet>> IntoResponse<K> for MethodSet {
+impl<K: AnswersMethods> IntoResponse<K> for MethodSet {
     fn into_response(self) -> MethodSet {
         self
     }
 }
 
-impl<K: Kind<Output = MethodSet>> IntoResponse<K> for Method {
+impl<K: AnswersMethods> IntoResponse<K> for Method {
     fn into_response(self) -> MethodSet {
         MethodSet::single(self)
     }
 }
 
-impl<K: Kind<Output = MethodSet>, const N: usize> IntoResponse<K> for [Method; N] {
+impl<K: AnswersMethods, const N: usize> IntoResponse<K> for [Method; N] {
     fn into_response(self) -> MethodSet {
         self.into()
     }
 }
 
-impl<K: Kind<Output = Option<String>>> IntoResponse<K> for Option<String> {
+impl<K: AnswersBanner> IntoResponse<K> for Option<String> {
     fn into_response(self) -> Option<String> {
         self
     }
 }
 
-impl<K: Kind<Output = Option<String>>> IntoResponse<K> for String {
+impl<K: AnswersBanner> IntoResponse<K> for String {
     fn into_response(self) -> Option<String> {
         Some(self)
     }
 }
 
-impl<K: Kind<Output = Option<String>>> IntoResponse<K> for &'static str {
+impl<K: AnswersBanner> IntoResponse<K> for &'static str {
     fn into_response(self) -> Option<String> {
         Some(self.to_owned())
     }

@@ -213,22 +213,38 @@ pub mod __private {
     #[derive(Debug)]
     pub struct Taken;
 
-    /// Tracks the consuming extractors of one handler: one at most.
+    /// Allows an argument in state `S`: any repeatable extractor, and a
+    /// consuming one only if none came before.
+    pub trait Then<S> {}
+
+    impl<S> Then<S> for Repeatable {}
+
+    impl Then<Fresh> for Consuming {}
+
+    // Never satisfied: a second consuming extractor is reported with the
+    // message of `OneConsumingExtractor`, at that argument.
+    impl<S: OneConsumingExtractor> Then<S> for Consuming {}
+
+    /// Implemented by nothing: a second consuming extractor in one handler.
     #[diagnostic::on_unimplemented(
         message = "a handler takes at most one consuming extractor, and an earlier argument already took the request's stream",
         label = "this argument consumes the request too",
         note = "`ChannelIo` and `Prompter` take a part out of the request, so each handler can have one of them, once; split a `ChannelIo` with `ChannelIo::split` to share it"
     )]
-    pub trait Then<S> {
+    pub trait OneConsumingExtractor {}
+
+    /// The state after an argument; always defined, so that a refused
+    /// argument is reported once, at itself, and not again at the next.
+    pub trait Next<S> {
         /// The state after this argument.
         type After;
     }
 
-    impl<S> Then<S> for Repeatable {
+    impl<S> Next<S> for Repeatable {
         type After = S;
     }
 
-    impl Then<Fresh> for Consuming {
+    impl<S> Next<S> for Consuming {
         type After = Taken;
     }
 
@@ -237,11 +253,11 @@ pub mod __private {
     pub fn extract<K, T, S>(
         request: &mut Request,
         _state: PhantomData<S>,
-    ) -> (Result<T, Rejection>, PhantomData<<T::Access as Then<S>>::After>)
+    ) -> (Result<T, Rejection>, PhantomData<<T::Access as Next<S>>::After>)
     where
         K: Kind,
         T: FromRequest<K>,
-        T::Access: Then<S>,
+        T::Access: Then<S> + Next<S>,
     {
         (T::from_request(request), PhantomData)
     }

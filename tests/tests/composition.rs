@@ -2,7 +2,7 @@
 //! it claims, a specific `#[exec("name")]` wins over a catch-all `#[exec]`
 //! wherever each is registered, and two claims on one decision fail `build()`.
 
-use ssh_framework::{Auth, ChannelIo, Command, Error, ExitStatus, Server};
+use ssh_framework::{Auth, ChannelIo, Command, ErrorKind, ExitStatus, RouteConflict, Server};
 use ssh_framework_tests::TestServer;
 use tokio::io::AsyncWriteExt;
 
@@ -97,12 +97,15 @@ async fn two_types_claiming_one_exec_fail_build_with_a_conflict() {
         .await;
 
     match built {
-        Err(Error::Conflict(conflict)) => {
+        Err(error) if error.kind() == ErrorKind::RouteConflict => {
+            let conflict = std::error::Error::source(&error)
+                .and_then(|source| source.downcast_ref::<RouteConflict>())
+                .expect("the conflict is the error's source");
             assert_eq!(conflict.route(), r#"#[exec("x")]"#);
-            let message = Error::Conflict(conflict).to_string();
+            let message = error.to_string();
             assert!(message.contains(r#"#[exec("x")]"#), "{message}");
         }
-        Err(other) => panic!("expected Error::Conflict, got {other}"),
+        Err(other) => panic!("expected a route conflict, got {other}"),
         Ok(_) => panic!("two handlers for #[exec(\"x\")] built a server"),
     }
     assert!(!dir.path().join("host_key").exists(), "a conflict is found before the host key is made");

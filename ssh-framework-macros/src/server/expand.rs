@@ -10,7 +10,8 @@ use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::Type;
 use syn::spanned::Spanned;
 
-use super::parse::{Arg, Fixed, Handler, Kind, Model, Pass};
+use super::parse::{Arg, Fixed, Handler, Model, Pass};
+use super::vocabulary::{Respond, Route};
 
 /// The impl block as written (handler attributes stripped), its `Handlers`
 /// impl, and the errors, if any.
@@ -79,11 +80,15 @@ fn borrow_at(var: &Ident, ty: &Type) -> TokenStream {
 }
 
 /// Binds every argument (fixed ones from the request's fields, the rest
-/// through `FromRequest`) and returns the bindings and the call's arguments.
-fn bind_args(handler: &Handler) -> (Vec<TokenStream>, Vec<TokenStream>) {
+/// through `FromRequest<K>`) and returns the bindings and the call's arguments.
+///
+/// Extraction threads a type-level state through the arguments, so that a
+/// second consuming extractor (`ChannelIo`, `Prompter`) fails to compile at
+/// its own argument.
+fn bind_args(handler: &Handler, marker: &Ident) -> (Vec<TokenStream>, Vec<TokenStream>) {
     let p = quote!(::ssh_framework::__private);
     let name = handler.ident.to_string();
-    let mut lets = Vec::new();
+    let mut lets = vec![quote! { let __ssh_framework_state = #p::fresh(); }];
     let mut call_args = Vec::new();
     for (i, arg) in handler.args.iter().enumerate() {
         let var = format_ident!("__ssh_framework_arg{}", i);
@@ -94,10 +99,21 @@ fn bind_args(handler: &Handler) -> (Vec<TokenStream>, Vec<TokenStream>) {
                 call_args.push(borrow_at(&var, ty));
             }
             Arg::Extractor { inner, pass } => {
-                // `<#inner as FromRequest>` keeps the user's tokens, so an
-                // unimplemented bound is reported at the whole argument type.
+                // Spanned at the user's type, so an unsatisfied bound (not an
+                // extractor, not for this kind, a second consuming one) is
+                // reported on the argument.
+                let span = inner.span().resolved_at(Span::call_site());
+                // The path is written out (not `#p`) so that every token of the
+                // call carries the argument's span, not the attribute's.
+                let extract = quote_spanned! {span=>
+                    ::ssh_framework::__private::extract::<::ssh_framework::__private::kind::#marker, #inner, _>(
+                        &mut __ssh_framework_req,
+                        __ssh_framework_state,
+                    )
+                };
                 lets.push(quote! {
-                    let mut #var = match <#inner as #p::FromRequest>::from_request(&mut __ssh_framework_req) {
+                    let (__ssh_framework_extracted, __ssh_framework_state) = #extract;
+                    let mut #var = match __ssh_framework_extracted {
                         #p::Result::Ok(__ssh_framework_value) => __ssh_framework_value,
                         #p::Result::Err(__ssh_framework_rejection) => {
                             let __ssh_framework_response = #p::rejected(#name, __ssh_framework_rejection);
@@ -113,84 +129,85 @@ fn bind_args(handler: &Handler) -> (Vec<TokenStream>, Vec<TokenStream>) {
             }
         }
     }
+    lets.push(quote! { let _ = __ssh_framework_state; });
     (lets, call_args)
 }
 
-/// Converts `__ssh_framework_out`, the handler's return value, through `trait_`
-/// named on the user's return type, so a wrong type is reported there.
-fn convert(handler: &Handler, trait_: TokenStream, method: TokenStream) -> TokenStream {
+/// Converts `__ssh_framework_out`, the handler's return value, into the
+/// kind's answer through `IntoResponse<K>` named on the user's return type,
+/// so a wrong type is reported there.
+fn convert(handler: &Handler, marker: &Ident) -> TokenStream {
+    let p = quote!(::ssh_framework::__private);
     match &handler.output {
         Some(ty) => {
             let span = ty.span().resolved_at(Span::call_site());
-            quote_spanned! {span=> <#ty as #trait_>::#method(__ssh_framework_out) }
+            quote_spanned! {span=>
+                <#ty as ::ssh_framework::__private::IntoResponse<::ssh_framework::__private::kind::#marker>>::into_response(
+                    __ssh_framework_out,
+                )
+            }
         }
-        None => quote! { <() as #trait_>::#method(__ssh_framework_out) },
+        None => quote! { <() as #p::IntoResponse<#p::kind::#marker>>::into_response(__ssh_framework_out) },
     }
+}
+
+/// `this.handler(args).await`, its future required to be `Send` at the
+/// handler's name, so a `MutexGuard` held across an `.await` in the body is
+/// reported at the handler, not at `#[server]`.
+fn call(handler: &Handler, args: &[TokenStream]) -> TokenStream {
+    let ident = &handler.ident;
+    let span = ident.span().resolved_at(Span::call_site());
+    let future = quote_spanned! {span=> ::ssh_framework::__private::assert_send(__ssh_framework_this.#ident(#(#args),*)) };
+    quote! { let __ssh_framework_out = #future.await; }
 }
 
 fn register(handler: &Handler) -> TokenStream {
     let p = quote!(::ssh_framework::__private);
-    let ident = &handler.ident;
     let cfgs = &handler.cfgs;
+    let spec = handler.kind.spec;
+    let marker = Ident::new(spec.marker, Span::call_site());
     let this = quote! { let __ssh_framework_this = ::core::clone::Clone::clone(&__ssh_framework_this); };
+    let convert = convert(handler, &marker);
 
-    let registration = match &handler.kind {
-        Kind::AllowedAuths => {
+    let registration = match spec.route {
+        Route::AllowedAuths => {
             let user_var = format_ident!("__ssh_framework_user");
             let user = match handler.args.first() {
                 Some(Arg::Fixed { ty, .. }) => borrow_at(&user_var, ty),
                 _ => quote!(&#user_var),
             };
-            let convert = convert(handler, quote!(::core::convert::Into<#p::MethodSet>), quote!(into));
+            let call = call(handler, &[user]);
             quote! {
-                __ssh_framework_routes.allowed_auths(#p::Arc::new(
+                #p::register_allowed_auths(__ssh_framework_routes, #p::Arc::new(
                     move |__ssh_framework_user: #p::String| -> #p::BoxFuture<'static, #p::MethodSet> {
                         #this
-                        #p::Box::pin(async move {
-                            let __ssh_framework_out = __ssh_framework_this.#ident(#user).await;
-                            #convert
-                        })
+                        #p::Box::pin(async move { #call #convert })
                     },
                 ))?;
             }
         }
-        Kind::Banner => {
-            let convert = convert(handler, quote!(#p::IntoBanner), quote!(into_banner));
+        Route::Banner => {
+            let call = call(handler, &[]);
             quote! {
-                __ssh_framework_routes.banner(#p::Arc::new(
+                #p::register_banner(__ssh_framework_routes, #p::Arc::new(
                     move || -> #p::BoxFuture<'static, #p::Option<#p::String>> {
                         #this
-                        #p::Box::pin(async move {
-                            let __ssh_framework_out = __ssh_framework_this.#ident().await;
-                            #convert
-                        })
+                        #p::Box::pin(async move { #call #convert })
                     },
                 ))?;
             }
         }
-        kind => {
-            let (lets, args) = bind_args(handler);
-            let call = quote! { let __ssh_framework_out = __ssh_framework_this.#ident(#(#args),*).await; };
-            let respond = match kind {
-                Kind::AuthNone | Kind::AuthPassword | Kind::AuthPublicKey | Kind::AuthKeyboardInteractive => {
-                    let convert = convert(handler, quote!(#p::IntoAuth), quote!(into_auth));
-                    quote! { #call #p::Response::Auth(#convert) }
-                }
+        route => {
+            let (lets, args) = bind_args(handler, &marker);
+            let call = call(handler, &args);
+            let respond = match spec.respond {
+                Respond::Auth => quote! { #call #p::Response::Auth(#convert) },
                 // A body answers at once with the body to run (not yet polled).
-                Kind::Shell | Kind::Exec(_) | Kind::Subsystem(_) => {
-                    let convert = convert(handler, quote!(#p::IntoExitStatus), quote!(into_exit_status));
-                    quote! { #p::Response::Run(#p::Box::pin(async move { #call #convert })) }
-                }
-                Kind::ChannelDirectTcpip | Kind::ChannelDirectStreamlocal => {
-                    let convert = convert(handler, quote!(#p::IntoForward), quote!(into_forward));
-                    quote! { #call #p::Response::Forward(#convert) }
-                }
-                _ => {
-                    let convert = convert(handler, quote!(#p::IntoDecision), quote!(into_decision));
-                    quote! { #call if #convert { #p::Response::Accept } else { #p::Response::Reject } }
-                }
+                Respond::Body => quote! { #p::Response::Run(#p::Box::pin(async move { #call #convert })) },
+                Respond::Forward => quote! { #call #p::Response::Forward(#convert) },
+                Respond::Decision | Respond::Direct => quote! { #call #p::decision(#convert) },
             };
-            let route = quote! {
+            let handler_route = quote! {
                 #p::Arc::new(
                     move |mut __ssh_framework_req: #p::Request| -> #p::BoxFuture<'static, #p::Response> {
                         #this
@@ -199,31 +216,17 @@ fn register(handler: &Handler) -> TokenStream {
                     },
                 )
             };
-            let slot = |s: TokenStream| quote! { __ssh_framework_routes.slot(#p::Slot::#s, #route)?; };
-            match kind {
-                Kind::AuthNone => slot(quote!(AuthNone)),
-                Kind::AuthPassword => slot(quote!(AuthPassword)),
-                Kind::AuthPublicKey => slot(quote!(AuthPublicKey)),
-                Kind::AuthKeyboardInteractive => slot(quote!(AuthKeyboardInteractive)),
-                Kind::ChannelSession => slot(quote!(ChannelSession)),
-                Kind::Pty => slot(quote!(Pty)),
-                Kind::Env => slot(quote!(Env)),
-                Kind::Shell => slot(quote!(Shell)),
-                Kind::WindowChange => slot(quote!(WindowChange)),
-                Kind::Signal => slot(quote!(Signal)),
-                Kind::ChannelDirectTcpip => slot(quote!(DirectTcpip)),
-                Kind::ChannelDirectStreamlocal => slot(quote!(DirectStreamlocal)),
-                Kind::X11 => slot(quote!(X11)),
-                Kind::Agent => slot(quote!(Agent)),
-                Kind::TcpipForward => slot(quote!(TcpipForward)),
-                Kind::CancelTcpipForward => slot(quote!(CancelTcpipForward)),
-                Kind::StreamlocalForward => slot(quote!(StreamlocalForward)),
-                Kind::CancelStreamlocalForward => slot(quote!(CancelStreamlocalForward)),
-                Kind::Exec(None) => quote! { __ssh_framework_routes.exec(#p::Option::None, #route)?; },
-                Kind::Exec(Some(name)) => quote! { __ssh_framework_routes.exec(#p::Option::Some(#name), #route)?; },
-                Kind::Subsystem(name) => quote! { __ssh_framework_routes.subsystem(#name, #route)?; },
-                // Registered above; listed so a new kind is a compile error here.
-                Kind::AllowedAuths | Kind::Banner => TokenStream::new(),
+            let name = handler.kind.name.as_deref();
+            match (route, name) {
+                (Route::Exec, None) => quote! { #p::register_exec(__ssh_framework_routes, #p::Option::None, #handler_route)?; },
+                (Route::Exec, Some(name)) => {
+                    quote! { #p::register_exec(__ssh_framework_routes, #p::Option::Some(#name), #handler_route)?; }
+                }
+                (Route::Subsystem, name) => {
+                    let name = name.unwrap_or_default();
+                    quote! { #p::register_subsystem(__ssh_framework_routes, #name, #handler_route)?; }
+                }
+                _ => quote! { #p::register(__ssh_framework_routes, #p::Slot::#marker, #handler_route)?; },
             }
         }
     };

@@ -2,6 +2,7 @@
 
 mod expand;
 mod parse;
+mod vocabulary;
 
 use proc_macro2::TokenStream;
 

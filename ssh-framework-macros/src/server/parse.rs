@@ -10,82 +10,38 @@ use proc_macro2::Span;
 use syn::spanned::Spanned;
 use syn::{Attribute, FnArg, ImplItem, ImplItemFn, ItemImpl, LitStr, Meta, Type};
 
-/// What a handler decides.
+use super::vocabulary::{self, NameArg, Respond, Spec};
+
+/// What a handler decides: an entry of the vocabulary, and the name of an
+/// `#[exec("name")]` or `#[subsystem("name")]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Kind {
-    AuthNone,
-    AuthPassword,
-    AuthPublicKey,
-    AuthKeyboardInteractive,
-    AllowedAuths,
-    Banner,
-    ChannelSession,
-    ChannelDirectTcpip,
-    ChannelDirectStreamlocal,
-    Pty,
-    Env,
-    Shell,
-    Exec(Option<String>),
-    Subsystem(String),
-    WindowChange,
-    Signal,
-    X11,
-    Agent,
-    TcpipForward,
-    CancelTcpipForward,
-    StreamlocalForward,
-    CancelStreamlocalForward,
+pub(crate) struct Kind {
+    pub(crate) spec: &'static Spec,
+    pub(crate) name: Option<String>,
 }
 
 impl Kind {
     /// The attribute as a user writes it, for messages.
     pub(crate) fn describe(&self) -> String {
-        match self {
-            Kind::AuthNone => "#[auth(none)]".into(),
-            Kind::AuthPassword => "#[auth(password)]".into(),
-            Kind::AuthPublicKey => "#[auth(publickey)]".into(),
-            Kind::AuthKeyboardInteractive => "#[auth(keyboard_interactive)]".into(),
-            Kind::AllowedAuths => "#[allowed_auths]".into(),
-            Kind::Banner => "#[banner]".into(),
-            Kind::ChannelSession => "#[channel(session)]".into(),
-            Kind::ChannelDirectTcpip => "#[channel(direct_tcpip)]".into(),
-            Kind::ChannelDirectStreamlocal => "#[channel(direct_streamlocal)]".into(),
-            Kind::Pty => "#[pty]".into(),
-            Kind::Env => "#[env]".into(),
-            Kind::Shell => "#[shell]".into(),
-            Kind::Exec(None) => "#[exec]".into(),
-            Kind::Exec(Some(name)) => format!("#[exec({name:?})]"),
-            Kind::Subsystem(name) => format!("#[subsystem({name:?})]"),
-            Kind::WindowChange => "#[window_change]".into(),
-            Kind::Signal => "#[signal]".into(),
-            Kind::X11 => "#[x11]".into(),
-            Kind::Agent => "#[agent]".into(),
-            Kind::TcpipForward => "#[tcpip_forward]".into(),
-            Kind::CancelTcpipForward => "#[cancel_tcpip_forward]".into(),
-            Kind::StreamlocalForward => "#[streamlocal_forward]".into(),
-            Kind::CancelStreamlocalForward => "#[cancel_streamlocal_forward]".into(),
+        match &self.name {
+            Some(name) => format!("#[{}({name:?})]", self.spec.attribute),
+            None => self.spec.describe(),
         }
     }
 
     /// The fixed leading arguments after `&self`.
     pub(crate) fn fixed(&self) -> &'static [Fixed] {
-        match self {
-            Kind::AuthNone | Kind::AuthKeyboardInteractive | Kind::AllowedAuths => &[Fixed::User],
-            Kind::AuthPassword => &[Fixed::User, Fixed::Password],
-            Kind::AuthPublicKey => &[Fixed::User, Fixed::PublicKey],
-            Kind::Env => &[Fixed::EnvName, Fixed::EnvValue],
-            _ => &[],
-        }
+        self.spec.fixed
     }
 
     /// Whether arguments after the fixed ones are extractors.
     fn takes_extractors(&self) -> bool {
-        !matches!(self, Kind::AllowedAuths | Kind::Banner)
+        self.spec.extractors
     }
 
     /// Whether the handler may omit its return type (bodies return `()` as success).
     fn may_return_unit(&self) -> bool {
-        matches!(self, Kind::Shell | Kind::Exec(_) | Kind::Subsystem(_))
+        self.spec.respond == Respond::Body
     }
 }
 
@@ -176,28 +132,6 @@ pub(crate) struct Model {
     pub(crate) handlers: Vec<Handler>,
 }
 
-/// The handler attributes `#[server]` collects, by name.
-const ATTRIBUTES: &[&str] = &[
-    "auth",
-    "allowed_auths",
-    "banner",
-    "channel",
-    "pty",
-    "env",
-    "shell",
-    "exec",
-    "subsystem",
-    "window_change",
-    "signal",
-    "x11",
-    "agent",
-    "tcpip_forward",
-    "cancel_tcpip_forward",
-    "streamlocal_forward",
-    "cancel_streamlocal_forward",
-    "global_request",
-];
-
 /// Accumulates errors so one build shows every mistake.
 #[derive(Default)]
 pub(crate) struct Errors(Option<syn::Error>);
@@ -271,7 +205,7 @@ fn handler_attribute_name(attr: &Attribute) -> Option<String> {
         _ => return None,
     };
     let name = last.ident.to_string();
-    let known = ATTRIBUTES.contains(&name.as_str()) && !(by_path && name == "env");
+    let known = vocabulary::is_attribute(&name) && !(by_path && name == "env");
     (known && last.arguments.is_none()).then_some(name)
 }
 
@@ -304,62 +238,40 @@ fn reject_on_non_method(impl_item: &mut ImplItem, errors: &mut Errors) {
 }
 
 fn parse_kind(name: &str, attr: &Attribute) -> syn::Result<Kind> {
-    match name {
-        "auth" => parse_choice(
+    if name == "global_request" {
+        return Err(syn::Error::new_spanned(
             attr,
-            "authentication method",
-            "#[auth(password)]",
-            &[
-                ("none", Kind::AuthNone),
-                ("password", Kind::AuthPassword),
-                ("publickey", Kind::AuthPublicKey),
-                ("keyboard_interactive", Kind::AuthKeyboardInteractive),
-            ],
-        ),
-        "channel" => parse_choice(
-            attr,
-            "channel type",
-            "#[channel(session)]",
-            &[
-                ("session", Kind::ChannelSession),
-                ("direct_tcpip", Kind::ChannelDirectTcpip),
-                ("direct_streamlocal", Kind::ChannelDirectStreamlocal),
-            ],
-        ),
-        "exec" => match &attr.meta {
-            Meta::Path(_) => Ok(Kind::Exec(None)),
+            crate::global_request::unsupported(crate::global_request::request_name(&attr.meta).as_deref()),
+        ));
+    }
+    let specs: Vec<&'static Spec> = vocabulary::with_attribute(name).collect();
+    let Some(first) = specs.first().copied() else {
+        return Err(syn::Error::new_spanned(attr, format!("#[{name}] is not a handler attribute")));
+    };
+    let kind = |spec, name| Kind { spec, name };
+    if first.choice.is_some() {
+        let (what, example) = match name {
+            "auth" => ("authentication method", "#[auth(password)]"),
+            _ => ("channel type", "#[channel(session)]"),
+        };
+        let choices: Vec<(&str, &'static Spec)> = specs.iter().map(|s| (s.choice.unwrap_or_default(), *s)).collect();
+        return parse_choice(attr, what, example, &choices).map(|spec| kind(spec, None));
+    }
+    match first.name {
+        NameArg::No => no_arguments(attr, name).map(|()| kind(first, None)),
+        NameArg::Optional => match &attr.meta {
+            Meta::Path(_) => Ok(kind(first, None)),
             _ => parse_name(
                 attr,
                 "#[exec] takes no argument (any command) or a program name as a string: #[exec(\"git-upload-pack\")]",
             )
-            .map(|name| Kind::Exec(Some(name))),
+            .map(|n| kind(first, Some(n))),
         },
-        "subsystem" => parse_name(
+        NameArg::Required => parse_name(
             attr,
             "#[subsystem] takes the subsystem name as a string: #[subsystem(\"sftp\")]",
         )
-        .map(Kind::Subsystem),
-        "allowed_auths" => no_arguments(attr, name, Kind::AllowedAuths),
-        "banner" => no_arguments(attr, name, Kind::Banner),
-        "pty" => no_arguments(attr, name, Kind::Pty),
-        "env" => no_arguments(attr, name, Kind::Env),
-        "shell" => no_arguments(attr, name, Kind::Shell),
-        "window_change" => no_arguments(attr, name, Kind::WindowChange),
-        "signal" => no_arguments(attr, name, Kind::Signal),
-        "x11" => no_arguments(attr, name, Kind::X11),
-        "agent" => no_arguments(attr, name, Kind::Agent),
-        "tcpip_forward" => no_arguments(attr, name, Kind::TcpipForward),
-        "cancel_tcpip_forward" => no_arguments(attr, name, Kind::CancelTcpipForward),
-        "streamlocal_forward" => no_arguments(attr, name, Kind::StreamlocalForward),
-        "cancel_streamlocal_forward" => no_arguments(attr, name, Kind::CancelStreamlocalForward),
-        "global_request" => Err(syn::Error::new_spanned(
-            attr,
-            crate::global_request::unsupported(crate::global_request::request_name(&attr.meta).as_deref()),
-        )),
-        other => Err(syn::Error::new_spanned(
-            attr,
-            format!("#[{other}] is not a handler attribute"),
-        )),
+        .map(|n| kind(first, Some(n))),
     }
 }
 
@@ -373,7 +285,12 @@ fn arguments_span(meta: &Meta) -> Span {
 }
 
 /// One identifier out of `choices`, as in `#[auth(password)]`.
-fn parse_choice(attr: &Attribute, what: &str, example: &str, choices: &[(&str, Kind)]) -> syn::Result<Kind> {
+fn parse_choice(
+    attr: &Attribute,
+    what: &str,
+    example: &str,
+    choices: &[(&str, &'static Spec)],
+) -> syn::Result<&'static Spec> {
     let name = attr
         .path()
         .segments
@@ -394,8 +311,8 @@ fn parse_choice(attr: &Attribute, what: &str, example: &str, choices: &[(&str, K
         }
         Meta::NameValue(_) => return Err(syn::Error::new_spanned(attr, format!("{usage}; for example {example}"))),
     };
-    if let Some((_, kind)) = choices.iter().find(|(n, _)| ident == n) {
-        return Ok(kind.clone());
+    if let Some((_, spec)) = choices.iter().find(|(n, _)| ident == n) {
+        return Ok(spec);
     }
     let hint = similar(&ident.to_string(), choices.iter().map(|(n, _)| *n))
         .map(|n| format!(" (did you mean `{n}`?)"))
@@ -424,9 +341,9 @@ fn parse_name(attr: &Attribute, usage: &str) -> syn::Result<String> {
     Ok(value)
 }
 
-fn no_arguments(attr: &Attribute, name: &str, kind: Kind) -> syn::Result<Kind> {
+fn no_arguments(attr: &Attribute, name: &str) -> syn::Result<()> {
     match &attr.meta {
-        Meta::Path(_) => Ok(kind),
+        Meta::Path(_) => Ok(()),
         other => Err(syn::Error::new(
             arguments_span(other),
             format!("#[{name}] takes no arguments; write `#[{name}]`"),
@@ -579,6 +496,16 @@ fn parse_handler(kind: Kind, attr: &Attribute, method: &ImplItemFn, errors: &mut
                     &pat.ty,
                     "handler arguments are extractors with a concrete type, such as `User` or `ChannelIo`, not `impl Trait`",
                 )),
+                Type::Reference(r) if matches!(ungroup(&r.elem), Type::Path(p) if p.qself.is_none() && p.path.is_ident("str")) => {
+                    fail(syn::Error::new_spanned(
+                        &pat.ty,
+                        format!(
+                            "`&str` is not an extractor: {} handlers take `{expected}`; \
+                             for the user name take `User`, for an exec's command line `Command`",
+                            kind.describe()
+                        ),
+                    ))
+                }
                 Type::Reference(r) => args.push(Arg::Extractor {
                     inner: (*r.elem).clone(),
                     pass: if r.mutability.is_some() {
@@ -639,25 +566,8 @@ fn ungroup(ty: &Type) -> &Type {
 fn expected_signature(kind: &Kind, ident: &syn::Ident) -> String {
     let mut args = vec!["&self"];
     args.extend(kind.fixed().iter().map(|f| f.describe()));
-    let (extra, ret) = match kind {
-        Kind::AuthNone | Kind::AuthPassword | Kind::AuthPublicKey => (", ...extractors", "Auth"),
-        Kind::AuthKeyboardInteractive => (", prompter: &mut Prompter, ...extractors", "Auth"),
-        Kind::AllowedAuths => ("", "MethodSet"),
-        Kind::Banner => ("", "Option<String>"),
-        Kind::Shell => (", io: ChannelIo, ...extractors", "ExitStatus"),
-        Kind::Exec(_) => (", command: Command, io: ChannelIo, ...extractors", "ExitStatus"),
-        Kind::Subsystem(_) => (", io: ChannelIo, ...extractors", "ExitStatus"),
-        Kind::Pty => (", pty: &PtyRequest, ...extractors", "bool"),
-        Kind::WindowChange => (", size: WindowSize, ...extractors", "bool"),
-        Kind::Signal => (", signal: Signal, ...extractors", "bool"),
-        Kind::ChannelSession | Kind::Env | Kind::Agent => (", ...extractors", "bool"),
-        Kind::ChannelDirectTcpip => (", target: TcpTarget, ...extractors", "Forward"),
-        Kind::ChannelDirectStreamlocal => (", path: SocketPath, ...extractors", "Forward"),
-        Kind::X11 => (", x11: X11Request, ...extractors", "bool"),
-        Kind::TcpipForward | Kind::CancelTcpipForward => (", target: ListenTarget, ...extractors", "bool"),
-        Kind::StreamlocalForward | Kind::CancelStreamlocalForward => (", path: SocketPath, ...extractors", "bool"),
-    };
-    format!("async fn {ident}({}{extra}) -> {ret}", args.join(", "))
+    let spec = kind.spec;
+    format!("async fn {ident}({}{}) -> {}", args.join(", "), spec.typical, spec.returns)
 }
 
 /// Reports the second of two handlers for one decision. Handlers under
