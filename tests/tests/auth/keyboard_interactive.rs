@@ -80,11 +80,14 @@ async fn keyboard_interactive_refuses_a_wrong_second_answer() {
 #[derive(Clone)]
 struct KeyThenCode {
     key: PublicKey,
-    code_calls: Arc<Mutex<Vec<(String, Vec<Method>)>>>,
+    code_calls: Arc<Mutex<Vec<CodeCall>>>,
 }
 
+/// The user of a call of the code handler, and the factors it had passed.
+type CodeCall = (String, Vec<Method>);
+
 impl KeyThenCode {
-    fn code_calls(&self) -> Vec<(String, Vec<Method>)> {
+    fn code_calls(&self) -> Vec<CodeCall> {
         self.code_calls.lock().unwrap().clone()
     }
 }

@@ -2,12 +2,13 @@
 //! line (on 127.0.0.1:0, `--root` and `--host-key` in a temp dir, a 10 ms
 //! rejection delay unless the delay is what is tested), every client under a
 //! timeout: the startup line and host key, each authentication method and the
-//! `--require` chain, exec, the pty, AcceptEnv and sessions at once, and the
-//! forwarding flags.
+//! `--require` chain, exec, the pty, AcceptEnv and sessions at once, the
+//! forwarding flags, and (with russh's client) signals and window changes.
 
 mod auth;
 mod forwarding;
 mod sessions;
+mod signals;
 
 use ssh_framework_tests::mini_sshd::MiniSshd;
 
