@@ -37,7 +37,7 @@ pub fn require_openssh_client() {
     let missing = MISSING.get_or_init(|| OPENSSH_CLIENT.into_iter().filter(|p| !on_path(p)).collect());
     assert!(
         missing.is_empty(),
-        "these tests drive OpenSSH's client, and {} not on PATH; install it with: {INSTALL_OPENSSH_CLIENT}",
+        "these tests drive OpenSSH's client, but {} not on PATH; install it with: {INSTALL_OPENSSH_CLIENT}",
         missing.join(", ") + if missing.len() == 1 { " is" } else { " are" },
     );
 }
@@ -54,6 +54,11 @@ fn on_path(program: &str) -> bool {
 /// no agent or askpass from the test's environment, stdin `/dev/null`, killed on drop.
 pub fn program(name: &str) -> tokio::process::Command {
     require_openssh_client();
+    isolated(name)
+}
+
+/// `name` with no agent or askpass from the test's environment, stdin `/dev/null`, killed on drop.
+fn isolated(name: &str) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(name);
     cmd.env_remove("SSH_AUTH_SOCK")
         .env_remove("SSH_ASKPASS")
@@ -256,8 +261,8 @@ impl Ssh {
         let mut cmd = match prefix.split_first() {
             Some((first, rest)) => {
                 require_openssh_client();
-                let mut cmd = tokio::process::Command::new(first);
-                cmd.args(rest).args(&argv).env_remove("SSH_AUTH_SOCK").env_remove("SSH_ASKPASS").kill_on_drop(true);
+                let mut cmd = isolated(first);
+                cmd.args(rest).args(&argv);
                 cmd
             }
             None => {
