@@ -1,14 +1,24 @@
-//! Password authentication driven by OpenSSH's `ssh` (with `sshpass` or an askpass script).
+//! Password authentication driven by OpenSSH's `ssh` (answered by an askpass script).
 
 use std::time::{Duration, Instant};
 
 use ssh_framework::trace::TraceLayer;
-use ssh_framework_tests::{Askpass, Commands, PasswordLogin, RusshClient, TestServer, within};
+use ssh_framework_tests::handlers::{Commands, PasswordLogin};
+use ssh_framework_tests::openssh::Askpass;
+use ssh_framework_tests::russh_client::RusshClient;
+use ssh_framework_tests::server::TestServer;
+use ssh_framework_tests::within;
+
+/// alice with `correct horse`, session channels and `Commands`.
+async fn alice(configure: impl FnOnce(ssh_framework::ServerBuilder) -> ssh_framework::ServerBuilder) -> (TestServer, PasswordLogin) {
+    let login = PasswordLogin::new("alice", "correct horse");
+    let server = TestServer::start(|b| configure(b.handlers(login.clone()).handlers(Commands::new()))).await;
+    (server, login)
+}
 
 #[tokio::test]
 async fn accepts_the_right_password() {
-    let login = PasswordLogin::new("alice", "correct horse");
-    let server = TestServer::start(|b| b.handlers(login.clone()).handlers(Commands::new()).layer(TraceLayer::new())).await;
+    let (server, login) = alice(|b| b.layer(TraceLayer::new())).await;
 
     let out = server.ssh("alice").password("correct horse").run("echo logged in").await;
 
@@ -19,8 +29,7 @@ async fn accepts_the_right_password() {
 
 #[tokio::test]
 async fn refuses_a_wrong_password() {
-    let login = PasswordLogin::new("alice", "correct horse");
-    let server = TestServer::start(|b| b.handlers(login.clone()).handlers(Commands::new())).await;
+    let (server, login) = alice(|b| b).await;
 
     let out = server.ssh("alice").password("battery staple").run("echo logged in").await;
 
@@ -32,8 +41,7 @@ async fn refuses_a_wrong_password() {
 
 #[tokio::test]
 async fn refuses_the_right_password_for_another_user() {
-    let login = PasswordLogin::new("alice", "correct horse");
-    let server = TestServer::start(|b| b.handlers(login.clone()).handlers(Commands::new())).await;
+    let (server, _login) = alice(|b| b).await;
 
     let out = server.ssh("mallory").password("correct horse").run("echo logged in").await;
 
@@ -43,20 +51,10 @@ async fn refuses_the_right_password_for_another_user() {
 
 #[tokio::test]
 async fn disconnects_after_max_auth_tries() {
-    let login = PasswordLogin::new("alice", "correct horse");
-    let server =
-        TestServer::start(|b| b.handlers(login.clone()).handlers(Commands::new()).max_auth_tries(2)).await;
-    // sshpass gives up at the second prompt; an askpass script keeps answering.
+    let (server, login) = alice(|b| b.max_auth_tries(2)).await;
     let askpass = Askpass::new(server.dir(), &[], "wrong");
 
-    let out = server
-        .ssh("alice")
-        .askpass(&askpass)
-        .option("PreferredAuthentications=password")
-        .option("PubkeyAuthentication=no")
-        .option("NumberOfPasswordPrompts=3")
-        .run("echo logged in")
-        .await;
+    let out = server.ssh("alice").askpass(&askpass).password_prompts(3).run("echo logged in").await;
 
     assert_eq!(out.code, Some(255), "stderr: {}", out.stderr);
     assert!(out.stderr.contains("Too many authentication failures"), "stderr: {}", out.stderr);

@@ -4,13 +4,17 @@
 
 use std::sync::{Arc, Mutex};
 
-use russh::client::KeyboardInteractiveAuthResponse;
-use russh::keys::PrivateKeyWithHashAlg;
 use russh::MethodKind;
+use russh::client::{AuthResult, KeyboardInteractiveAuthResponse};
+use russh::keys::PrivateKeyWithHashAlg;
 use ssh_framework::keys::PublicKey;
 use ssh_framework::trace::TraceLayer;
 use ssh_framework::{Auth, Factors, Method, MethodSet, Prompt, Prompter};
-use ssh_framework_tests::{Askpass, Commands, RusshClient, TestServer, keygen, within};
+use ssh_framework_tests::handlers::Commands;
+use ssh_framework_tests::openssh::{Askpass, ClientKey, keygen};
+use ssh_framework_tests::russh_client::RusshClient;
+use ssh_framework_tests::server::TestServer;
+use ssh_framework_tests::within;
 
 /// Asks a password, then in a second round a verification code.
 #[derive(Clone, Default)]
@@ -38,19 +42,13 @@ impl TwoRounds {
     }
 }
 
-fn kbd_only(ssh: ssh_framework_tests::Ssh) -> ssh_framework_tests::Ssh {
-    ssh.option("PreferredAuthentications=keyboard-interactive")
-        .option("PubkeyAuthentication=no")
-        .option("NumberOfPasswordPrompts=1")
-}
-
 #[tokio::test]
 async fn keyboard_interactive_asks_two_rounds_from_one_handler() {
     let auth = TwoRounds::default();
     let server = TestServer::start(|b| b.handlers(auth.clone()).handlers(Commands::new()).layer(TraceLayer::new())).await;
     let askpass = Askpass::new(server.dir(), &[("Password: ", "hunter2"), ("Verification code: ", "123456")], "wrong");
 
-    let out = kbd_only(server.ssh("alice").askpass(&askpass)).run("echo in").await;
+    let out = server.ssh("alice").askpass(&askpass).keyboard_interactive_only().run("echo in").await;
 
     assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
     assert_eq!(out.stdout_text(), "in\n");
@@ -67,7 +65,7 @@ async fn keyboard_interactive_refuses_a_wrong_second_answer() {
     let server = TestServer::start(|b| b.handlers(auth.clone()).handlers(Commands::new())).await;
     let askpass = Askpass::new(server.dir(), &[("Password: ", "hunter2")], "000000");
 
-    let out = kbd_only(server.ssh("alice").askpass(&askpass)).run("echo in").await;
+    let out = server.ssh("alice").askpass(&askpass).keyboard_interactive_only().run("echo in").await;
 
     assert_eq!(out.code, Some(255), "stderr: {}", out.stderr);
     assert!(out.stderr.contains("Permission denied"), "stderr: {}", out.stderr);
@@ -82,15 +80,14 @@ async fn keyboard_interactive_refuses_a_wrong_second_answer() {
 #[derive(Clone)]
 struct KeyThenCode {
     key: PublicKey,
-    code_calls: Arc<Mutex<Vec<(String, Vec<Method>)>>>,
+    code_calls: Arc<Mutex<Vec<CodeCall>>>,
 }
 
-impl KeyThenCode {
-    fn new(key: PublicKey) -> Self {
-        KeyThenCode { key, code_calls: Arc::default() }
-    }
+/// The user of a call of the code handler, and the factors it had passed.
+type CodeCall = (String, Vec<Method>);
 
-    fn code_calls(&self) -> Vec<(String, Vec<Method>)> {
+impl KeyThenCode {
+    fn code_calls(&self) -> Vec<CodeCall> {
         self.code_calls.lock().unwrap().clone()
     }
 }
@@ -119,13 +116,20 @@ impl KeyThenCode {
     }
 }
 
-#[tokio::test]
-async fn key_then_code_chain_succeeds_with_both_factors() {
+/// A server with the key-then-code chain for a fresh key of alice's, the key,
+/// and an askpass script that knows the code.
+async fn key_then_code() -> (TestServer, KeyThenCode, ClientKey, Askpass) {
     let dir = tempfile::tempdir().unwrap();
     let key = keygen(dir.path(), "alice").await;
-    let auth = KeyThenCode::new(key.public.clone());
-    let server = TestServer::start(|b| b.handlers(auth.clone()).handlers(Commands::new())).await;
+    let auth = KeyThenCode { key: key.public.clone(), code_calls: Arc::default() };
+    let server = TestServer::start_in(dir, |b| b.handlers(auth.clone()).handlers(Commands::new())).await;
     let askpass = Askpass::new(server.dir(), &[("Verification code: ", "123456")], "wrong");
+    (server, auth, key, askpass)
+}
+
+#[tokio::test]
+async fn key_then_code_chain_succeeds_with_both_factors() {
+    let (server, auth, key, askpass) = key_then_code().await;
 
     let out = server
         .ssh("alice")
@@ -143,10 +147,7 @@ async fn key_then_code_chain_succeeds_with_both_factors() {
 
 #[tokio::test]
 async fn key_then_code_chain_fails_with_the_key_alone() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = keygen(dir.path(), "alice").await;
-    let auth = KeyThenCode::new(key.public.clone());
-    let server = TestServer::start(|b| b.handlers(auth.clone()).handlers(Commands::new())).await;
+    let (server, auth, key, _askpass) = key_then_code().await;
 
     let out = server
         .ssh("alice")
@@ -164,13 +165,9 @@ async fn key_then_code_chain_fails_with_the_key_alone() {
 
 #[tokio::test]
 async fn key_then_code_chain_fails_with_the_code_alone() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = keygen(dir.path(), "alice").await;
-    let auth = KeyThenCode::new(key.public.clone());
-    let server = TestServer::start(|b| b.handlers(auth.clone()).handlers(Commands::new())).await;
-    let askpass = Askpass::new(server.dir(), &[("Verification code: ", "123456")], "wrong");
+    let (server, auth, _key, askpass) = key_then_code().await;
 
-    let out = kbd_only(server.ssh("alice").askpass(&askpass)).run("echo in").await;
+    let out = server.ssh("alice").askpass(&askpass).keyboard_interactive_only().run("echo in").await;
 
     assert_eq!(out.code, Some(255), "stderr: {}", out.stderr);
     assert!(out.stdout.is_empty());
@@ -196,22 +193,20 @@ async fn answer_code(client: &mut RusshClient, user: &str, code: &str) -> Keyboa
     }
 }
 
+/// alice's key, signed, with russh's client.
+async fn alice_key(client: &mut RusshClient, key: &ClientKey) -> AuthResult {
+    let signed = PrivateKeyWithHashAlg::new(key.private.clone(), None);
+    within("publickey", client.handle.authenticate_publickey("alice", signed)).await.unwrap()
+}
+
 #[tokio::test]
 async fn changing_user_after_partial_success_resets_the_passed_factors() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = keygen(dir.path(), "alice").await;
-    let auth = KeyThenCode::new(key.public.clone());
-    let server = TestServer::start(|b| b.handlers(auth.clone()).handlers(Commands::new())).await;
+    let (server, auth, key, _askpass) = key_then_code().await;
     let mut client = RusshClient::connect(server.addr()).await;
 
-    let first = within(
-        "publickey",
-        client.handle.authenticate_publickey("alice", PrivateKeyWithHashAlg::new(key.private.clone(), None)),
-    )
-    .await
-    .unwrap();
+    let first = alice_key(&mut client, &key).await;
     match &first {
-        russh::client::AuthResult::Failure { remaining_methods, partial_success } => {
+        AuthResult::Failure { remaining_methods, partial_success } => {
             assert!(*partial_success, "{first:?}");
             assert!(remaining_methods.contains(&MethodKind::KeyboardInteractive), "{first:?}");
         }
@@ -227,13 +222,8 @@ async fn changing_user_after_partial_success_resets_the_passed_factors() {
     assert_eq!(auth.code_calls(), [("bob".to_owned(), vec![])], "bob's attempt saw no passed factor");
 
     // The same chain completed by one user still works on this connection.
-    let again = within(
-        "publickey",
-        client.handle.authenticate_publickey("alice", PrivateKeyWithHashAlg::new(key.private.clone(), None)),
-    )
-    .await
-    .unwrap();
-    assert!(matches!(again, russh::client::AuthResult::Failure { partial_success: true, .. }), "{again:?}");
+    let again = alice_key(&mut client, &key).await;
+    assert!(matches!(again, AuthResult::Failure { partial_success: true, .. }), "{again:?}");
     let as_alice = answer_code(&mut client, "alice", "123456").await;
     assert!(matches!(as_alice, KeyboardInteractiveAuthResponse::Success), "{as_alice:?}");
     assert_eq!(auth.code_calls().last().unwrap(), &("alice".to_owned(), vec![Method::PublicKey]));

@@ -4,17 +4,15 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use ssh_framework::trace::TraceLayer;
-use ssh_framework_tests::{Commands, PasswordLogin, RusshClient, TestServer, read_to_close, within, pseudo_random};
+use ssh_framework_tests::data::{pseudo_random, sha256};
+use ssh_framework_tests::handlers::{Commands, PasswordLogin};
+use ssh_framework_tests::russh_client::read_to_close;
+use ssh_framework_tests::server::TestServer;
+
+use crate::logged_in;
 
 async fn server_with(commands: Commands) -> TestServer {
     TestServer::start(|b| b.handlers(PasswordLogin::new("alice", "pw")).handlers(commands).layer(TraceLayer::new())).await
-}
-
-async fn logged_in(server: &TestServer) -> RusshClient {
-    let mut client = RusshClient::connect(server.addr()).await;
-    let auth = within("password", client.handle.authenticate_password("alice", "pw")).await.unwrap();
-    assert!(auth.success(), "{auth:?}");
-    client
 }
 
 #[tokio::test]
@@ -26,13 +24,17 @@ async fn exec_exit_codes_reach_ssh() {
     }
 }
 
-#[tokio::test]
-async fn exec_exit_status_precedes_eof_and_close() {
+/// Runs `command` with russh's client and returns the channel's closing messages.
+async fn ending_of(command: &str) -> ssh_framework_tests::russh_client::Transcript {
     let server = server_with(Commands::new()).await;
     let client = logged_in(&server).await;
+    let mut channel = client.exec(command).await;
+    read_to_close(&mut channel).await
+}
 
-    let mut channel = client.exec("exit 23").await;
-    let transcript = read_to_close(&mut channel).await;
+#[tokio::test]
+async fn exec_exit_status_precedes_eof_and_close() {
+    let transcript = ending_of("exit 23").await;
 
     assert_eq!(transcript.events.first().map(String::as_str), Some("success"), "{transcript:?}");
     assert_eq!(transcript.ending(), ["exit-status 23", "eof", "close"]);
@@ -52,11 +54,7 @@ async fn exit_signal_makes_ssh_exit_255() {
 
 #[tokio::test]
 async fn exit_signal_precedes_eof_and_close() {
-    let server = server_with(Commands::new()).await;
-    let client = logged_in(&server).await;
-
-    let mut channel = client.exec("kill TERM").await;
-    let transcript = read_to_close(&mut channel).await;
+    let transcript = ending_of("kill TERM").await;
 
     assert_eq!(transcript.ending(), ["exit-signal TERM", "eof", "close"], "{transcript:?}");
 }
@@ -64,14 +62,14 @@ async fn exit_signal_precedes_eof_and_close() {
 /// Sends 64 MiB through `command` with ssh and checks the SHA-256 of what comes back.
 async fn round_trip_64_mib(command: &str) {
     let server = server_with(Commands::new()).await;
-    let data = pseudo_random(64 << 20);
-    let sent = Sha256::digest(&data);
+    let data = pseudo_random(64 << 20, 1);
+    let sent = sha256(&data);
 
     let out = server.ssh("alice").password("pw").stdin(data).timeout(Duration::from_secs(120)).run(command).await;
 
     assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
     assert_eq!(out.stdout.len(), 64 << 20);
-    assert_eq!(Sha256::digest(&out.stdout), sent, "the bytes came back unchanged");
+    assert_eq!(sha256(&out.stdout), sent, "the bytes came back unchanged");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -129,21 +127,21 @@ async fn cat_survives_a_client_that_stops_reading_its_output() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let server = server_with(Commands::new()).await;
     const LEN: usize = 192 << 20;
-    let data = pseudo_random(LEN);
+    let data = pseudo_random(LEN, 1);
     let sent = Sha256::digest(&data);
 
-    let mut child = tokio::process::Command::new("sshpass")
-        .args(["-e", "ssh", "-F", "/dev/null", "-T", "-p", &server.addr().port().to_string(), "-l", "alice"])
-        .args(["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"])
-        .args(["-o", "PreferredAuthentications=password", "-o", "PubkeyAuthentication=no"])
-        .args(["-o", "Ciphers=aes128-gcm@openssh.com", "127.0.0.1", "cat"])
-        .env("SSHPASS", "pw")
+    // `ssh` owns the askpass script: it lives until the end of the test.
+    let ssh = server
+        .ssh("alice")
+        .password("pw")
+        .option("LogLevel=ERROR")
+        .option("Ciphers=aes128-gcm@openssh.com");
+    let mut child = ssh
+        .command("cat")
         .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit())
-        .kill_on_drop(true)
         .spawn()
-        .expect("sshpass and ssh are installed");
+        .expect("starting ssh");
     let mut stdin = child.stdin.take().unwrap();
     let writer = tokio::spawn(async move {
         let _ = stdin.write_all(&data).await;

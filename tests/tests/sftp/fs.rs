@@ -9,40 +9,33 @@ use std::collections::BTreeMap;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use russh::keys::PrivateKeyWithHashAlg;
-use russh::{Channel, ChannelMsg, client};
-use sha2::{Digest, Sha256};
-use ssh_framework::keys::PublicKey;
+use russh::ChannelMsg;
 use ssh_framework::scp::Scp;
 use ssh_framework::sftp::{FsBackend, Sftp};
-use ssh_framework::{Auth, ChannelIo, Command, ExitStatus};
-use ssh_framework_tests::{ClientKey, RusshClient, TestServer, keygen, within};
+use ssh_framework::{ChannelIo, Command, ExitStatus};
+use ssh_framework_tests::data::{pseudo_random, sha256_file};
+use ssh_framework_tests::handlers::{AuthorizedKeys, SessionOnly};
+use ssh_framework_tests::openssh::{ClientKey, Ssh, SshOutput, keygen};
+use ssh_framework_tests::russh_client::RusshClient;
+use ssh_framework_tests::server::TestServer;
+use ssh_framework_tests::within;
+
+use crate::alice_client;
+use crate::raw::{FXF_CREAT, FXF_READ, FXF_TRUNC, FXF_WRITE, FXP_CLOSE, FXP_DATA, FXP_HANDLE, FXP_NAME, FXP_OPEN, FXP_READ, FXP_READLINK, FXP_STAT, FXP_STATUS, RawSftp, open_body, packet, status_code, string};
 
 const SENTINEL: &[u8] = b"outside the jail: must never be read or changed\n";
 
-/// Publickey login for one key; SFTP and legacy SCP over a jailed directory; an `echo` subsystem.
+/// SFTP and legacy SCP over a jailed directory, and an `echo` subsystem.
 struct Files {
-    key: PublicKey,
     root: PathBuf,
     read_only: bool,
 }
 
 #[ssh_framework::server]
 impl Files {
-    #[auth(publickey)]
-    async fn login(&self, _user: &str, key: &PublicKey) -> Auth {
-        Auth::from_bool(key.key_data() == self.key.key_data())
-    }
-
-    #[channel(session)]
-    async fn session(&self) -> bool {
-        true
-    }
-
     #[subsystem("sftp")]
     async fn sftp(&self, io: ChannelIo) -> io::Result<()> {
         Sftp::new(FsBackend::open(&self.root)?.read_only(self.read_only)).serve(io).await
@@ -60,31 +53,10 @@ impl Files {
     }
 }
 
-/// What a client process did.
-#[derive(Debug)]
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn ok(&self) -> &Self {
-        assert_eq!(self.code, Some(0), "stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
-        self
-    }
-
-    fn failed(&self) -> &Self {
-        assert_ne!(self.code, Some(0), "expected a failure; stdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
-        self
-    }
-}
-
-/// A server jailed to `root`, a client key, and the directories around them.
+/// A server jailed to `root` for alice's key, the key, and the directories around them.
 struct Jail {
     server: TestServer,
     key: ClientKey,
-    base: tempfile::TempDir,
     root: PathBuf,
     local: PathBuf,
     outside: PathBuf,
@@ -93,66 +65,26 @@ struct Jail {
 impl Jail {
     async fn start(read_only: bool) -> Jail {
         let base = tempfile::tempdir().unwrap();
-        let root = base.path().join("root");
-        let local = base.path().join("local");
-        let outside = base.path().join("outside");
+        let [root, local, outside] = ["root", "local", "outside"].map(|d| base.path().join(d));
         for dir in [&root, &local, &outside] {
             std::fs::create_dir(dir).unwrap();
         }
         std::fs::write(outside.join("sentinel"), SENTINEL).unwrap();
         let key = keygen(base.path(), "client").await;
-        let files = Files { key: key.public.clone(), root: root.clone(), read_only };
-        let server = TestServer::start(|b| b.handlers(files)).await;
-        Jail { server, key, base, root, local, outside }
-    }
-
-    fn client_options(&self, program: &str) -> tokio::process::Command {
-        let mut cmd = tokio::process::Command::new(program);
-        cmd.current_dir(&self.local)
-            .args(["-F", "/dev/null", "-P"])
-            .arg(self.server.port().to_string())
-            .arg("-i")
-            .arg(&self.key.path)
-            .args([
-                "-o",
-                "IdentitiesOnly=yes",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-                "-o",
-                "LogLevel=ERROR",
-            ])
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
-        cmd
-    }
-
-    async fn run(what: &str, mut cmd: tokio::process::Command) -> Run {
-        let out = within(what, cmd.output()).await.expect("the OpenSSH client is installed");
-        Run {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        let files = Files { root: root.clone(), read_only };
+        let login = AuthorizedKeys::alice(&key.public);
+        let server = TestServer::start_in(base, |b| b.handlers(login).handlers(SessionOnly).handlers(files)).await;
+        Jail { server, key, root, local, outside }
     }
 
     /// Runs OpenSSH's `sftp -b` with these commands (one per line); a failing command ends the batch.
-    async fn sftp(&self, batch: &str) -> Run {
-        let file = self.base.path().join("batch");
-        std::fs::write(&file, batch).unwrap();
-        let mut cmd = self.client_options("sftp");
-        cmd.arg("-b").arg(&file).arg("alice@127.0.0.1");
-        Self::run(&format!("sftp -b with:\n{batch}"), cmd).await
+    async fn sftp(&self, batch: &str) -> SshOutput {
+        alice_client(Ssh::sftp, self.server.port(), &self.key, &self.local).batch(batch).await
     }
 
     /// Runs OpenSSH's `scp` with `args`, where `REMOTE:` stands for `alice@127.0.0.1:`.
-    async fn scp(&self, args: &[&str]) -> Run {
-        let mut cmd = self.client_options("scp");
-        cmd.args(args.iter().map(|a| a.replace("REMOTE:", "alice@127.0.0.1:")));
-        Self::run(&format!("scp {args:?}"), cmd).await
+    async fn scp(&self, args: &[&str]) -> SshOutput {
+        alice_client(Ssh::scp, self.server.port(), &self.key, &self.local).copy(args).await
     }
 
     fn sentinel_untouched(&self) {
@@ -161,159 +93,15 @@ impl Jail {
         assert_eq!(names, ["sentinel"], "something was created outside the jail");
     }
 
+    /// russh's client logged in as alice.
+    async fn russh(&self) -> RusshClient {
+        RusshClient::login_key(self.server.addr(), "alice", &self.key).await
+    }
+
     /// Logs in with russh and starts the sftp subsystem.
     async fn raw_sftp(&self) -> RawSftp {
-        let mut client = RusshClient::connect(self.server.addr()).await;
-        let auth = within(
-            "publickey",
-            client.handle.authenticate_publickey("alice", PrivateKeyWithHashAlg::new(self.key.private.clone(), None)),
-        )
-        .await
-        .unwrap();
-        assert!(auth.success(), "{auth:?}");
-        let mut channel = within("channel open", client.handle.channel_open_session()).await.unwrap();
-        channel.request_subsystem(true, "sftp").await.unwrap();
-        loop {
-            match within("subsystem reply", channel.wait()).await {
-                Some(ChannelMsg::Success) => break,
-                Some(ChannelMsg::Failure) | None => panic!("the sftp subsystem was refused"),
-                Some(_) => {}
-            }
-        }
-        let mut raw = RawSftp { _client: client, channel, inbox: Vec::new(), events: Vec::new() };
-        raw.send(&packet(1, None, &3u32.to_be_bytes())).await;
-        let (kind, body) = raw.recv().await.expect("SSH_FXP_VERSION");
-        assert_eq!(kind, 2);
-        assert_eq!(&body[..4], &3u32.to_be_bytes());
-        raw
+        RawSftp::start(self.russh().await).await
     }
-}
-
-/// An SFTP client speaking raw packets, for what OpenSSH's client never sends.
-struct RawSftp {
-    _client: RusshClient,
-    channel: Channel<client::Msg>,
-    inbox: Vec<u8>,
-    events: Vec<String>,
-}
-
-fn string(s: &[u8]) -> Vec<u8> {
-    let mut v = (s.len() as u32).to_be_bytes().to_vec();
-    v.extend_from_slice(s);
-    v
-}
-
-fn packet(kind: u8, id: Option<u32>, body: &[u8]) -> Vec<u8> {
-    let mut p = Vec::new();
-    let len = 1 + id.map_or(0, |_| 4) + body.len();
-    p.extend_from_slice(&(len as u32).to_be_bytes());
-    p.push(kind);
-    if let Some(id) = id {
-        p.extend_from_slice(&id.to_be_bytes());
-    }
-    p.extend_from_slice(body);
-    p
-}
-
-const FXP_OPEN: u8 = 3;
-const FXP_CLOSE: u8 = 4;
-const FXP_READ: u8 = 5;
-const FXP_STAT: u8 = 17;
-const FXP_READLINK: u8 = 19;
-const FXP_STATUS: u8 = 101;
-const FXP_HANDLE: u8 = 102;
-const FXP_DATA: u8 = 103;
-const FXP_NAME: u8 = 104;
-const FXF_READ: u32 = 1;
-const FXF_WRITE: u32 = 2;
-const FXF_CREAT: u32 = 8;
-const FXF_TRUNC: u32 = 0x10;
-
-fn open_body(path: &[u8], flags: u32) -> Vec<u8> {
-    let mut b = string(path);
-    b.extend_from_slice(&flags.to_be_bytes());
-    b.extend_from_slice(&0u32.to_be_bytes());
-    b
-}
-
-fn status_code(body: &[u8]) -> u32 {
-    u32::from_be_bytes(body[..4].try_into().unwrap())
-}
-
-impl RawSftp {
-    async fn send(&mut self, bytes: &[u8]) {
-        self.channel.data(bytes).await.expect("the channel accepts data");
-    }
-
-    /// The next packet, without length: (type, rest after the type); `None` once the channel closes.
-    async fn recv(&mut self) -> Option<(u8, Vec<u8>)> {
-        loop {
-            if self.inbox.len() >= 4 {
-                let len = u32::from_be_bytes(self.inbox[..4].try_into().unwrap()) as usize;
-                if self.inbox.len() >= 4 + len {
-                    let p: Vec<u8> = self.inbox.drain(..4 + len).collect();
-                    return Some((p[4], p[5..].to_vec()));
-                }
-            }
-            match within("an SFTP response", self.channel.wait()).await? {
-                ChannelMsg::Data { data } => self.inbox.extend_from_slice(&data),
-                ChannelMsg::ExitStatus { exit_status } => self.events.push(format!("exit-status {exit_status}")),
-                ChannelMsg::Eof => self.events.push("eof".into()),
-                ChannelMsg::Close => {
-                    self.events.push("close".into());
-                    return None;
-                }
-                _ => {}
-            }
-        }
-    }
-
-    /// Sends one request with `id` and returns the answer's type and body after the id.
-    async fn call(&mut self, kind: u8, id: u32, body: &[u8]) -> (u8, Vec<u8>) {
-        self.send(&packet(kind, Some(id), body)).await;
-        let (kind, rest) = self.recv().await.expect("an answer");
-        assert_eq!(u32::from_be_bytes(rest[..4].try_into().unwrap()), id, "answer to another request");
-        (kind, rest[4..].to_vec())
-    }
-
-    /// Reads a whole file by path; `Err(status)` when open or read fails.
-    async fn read_file(&mut self, path: &[u8]) -> Result<Vec<u8>, u32> {
-        let (kind, body) = self.call(FXP_OPEN, 1, &open_body(path, FXF_READ)).await;
-        if kind == FXP_STATUS {
-            return Err(status_code(&body));
-        }
-        assert_eq!(kind, FXP_HANDLE);
-        let handle = body[4..].to_vec();
-        let mut data = Vec::new();
-        loop {
-            let mut req = string(&handle);
-            req.extend_from_slice(&(data.len() as u64).to_be_bytes());
-            req.extend_from_slice(&32768u32.to_be_bytes());
-            let (kind, body) = self.call(FXP_READ, 2, &req).await;
-            if kind == FXP_STATUS {
-                let code = status_code(&body);
-                self.call(FXP_CLOSE, 3, &string(&handle)).await;
-                return if code == 1 { Ok(data) } else { Err(code) };
-            }
-            assert_eq!(kind, FXP_DATA);
-            data.extend_from_slice(&body[4..]);
-        }
-    }
-}
-
-/// Deterministic pseudo-random bytes (splitmix64): incompressible, reproducible.
-fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-    }
-    out.truncate(len);
-    out
 }
 
 /// A small tree: text, a 3 MiB binary, an empty file, nested and empty directories.
@@ -337,8 +125,7 @@ fn digest_tree(dir: &Path) -> BTreeMap<PathBuf, String> {
                 out.insert(rel, "dir".into());
                 walk(base, &path, out);
             } else {
-                let digest = Sha256::digest(std::fs::read(&path).unwrap());
-                out.insert(rel, format!("{digest:x}"));
+                out.insert(rel, sha256_file(&path));
             }
         }
     }
@@ -353,10 +140,6 @@ fn refused(stderr: &str) -> bool {
     stderr.contains("Permission denied") || stderr.contains("No such file") || stderr.contains("not found")
 }
 
-fn sha(path: &Path) -> String {
-    format!("{:x}", Sha256::digest(std::fs::read(path).unwrap()))
-}
-
 // ---- every command of OpenSSH's sftp client ----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -368,13 +151,14 @@ async fn put_get_and_ls_long_listing_work() {
 
     let run = jail.sftp("pwd\nput big.bin\nput small.txt /small.txt\nls -l\nls -l /\nget big.bin copy.bin\nget /small.txt\n").await;
     run.ok();
+    let stdout = run.stdout_text();
 
-    assert!(run.stdout.contains("Remote working directory: /\n"), "{}", run.stdout);
+    assert!(stdout.contains("Remote working directory: /\n"), "{stdout}");
     assert_eq!(std::fs::read(jail.root.join("big.bin")).unwrap(), data);
     assert_eq!(std::fs::read(jail.local.join("copy.bin")).unwrap(), data);
-    let line = run.stdout.lines().find(|l| l.starts_with('-') && l.ends_with(" big.bin")).expect("ls -l lists big.bin");
+    let line = stdout.lines().find(|l| l.starts_with('-') && l.ends_with(" big.bin")).expect("ls -l lists big.bin");
     assert!(line.starts_with("-rw-r--r--    1 root     root      5242880 "), "ls -l line: {line:?}");
-    assert!(run.stdout.lines().any(|l| l.starts_with("-rw-r--r--") && l.contains("        3 ") && l.ends_with(" small.txt")));
+    assert!(stdout.lines().any(|l| l.starts_with("-rw-r--r--") && l.contains("        3 ") && l.ends_with(" small.txt")));
     jail.sentinel_untouched();
 }
 
@@ -404,8 +188,8 @@ async fn reget_and_reput_resume_partial_transfers() {
 
     jail.sftp("reget down.bin\nreput up.bin\n").await.ok();
 
-    assert_eq!(sha(&jail.local.join("down.bin")), sha(&jail.root.join("down.bin")));
-    assert_eq!(sha(&jail.root.join("up.bin")), sha(&jail.local.join("up.bin")));
+    assert_eq!(sha256_file(&jail.local.join("down.bin")), sha256_file(&jail.root.join("down.bin")));
+    assert_eq!(sha256_file(&jail.root.join("up.bin")), sha256_file(&jail.local.join("up.bin")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -447,9 +231,10 @@ async fn ln_and_ln_s_make_links_that_ls_l_and_readlink_show() {
     assert_eq!(std::fs::read_link(jail.root.join("sub/abs")).unwrap(), Path::new("../sub/target"));
     assert_eq!(std::fs::read(jail.local.join("via-soft")).unwrap(), b"linked\n");
     assert_eq!(std::fs::read(jail.local.join("via-abs")).unwrap(), b"linked\n");
-    let soft = run.stdout.lines().find(|l| l.starts_with('l') && l.contains(" soft")).expect("ls -l lists soft");
+    let stdout = run.stdout_text();
+    let soft = stdout.lines().find(|l| l.starts_with('l') && l.contains(" soft")).expect("ls -l lists soft");
     assert!(soft.starts_with('l') && soft.ends_with(" soft -> sub/target"), "{soft:?}");
-    let hard = run.stdout.lines().find(|l| l.starts_with('-') && l.ends_with(" hard")).expect("ls -l lists hard");
+    let hard = stdout.lines().find(|l| l.starts_with('-') && l.ends_with(" hard")).expect("ls -l lists hard");
     assert!(hard.starts_with("-rw-r--r--    2 "), "{hard:?}");
 
     let mut raw = jail.raw_sftp().await;
@@ -485,7 +270,8 @@ async fn df_reports_the_file_system() {
     let jail = Jail::start(false).await;
     let run = jail.sftp("df\ndf -i\ndf -h /\n").await;
     run.ok();
-    assert!(run.stdout.contains("Size") && run.stdout.contains("Inodes"), "{}", run.stdout);
+    let stdout = run.stdout_text();
+    assert!(stdout.contains("Size") && stdout.contains("Inodes"), "{stdout}");
 }
 
 // ---- scp, both protocols ----
@@ -504,8 +290,8 @@ async fn scp_over_sftp_copies_files_and_trees() {
     let want = digest_tree(&jail.local.join("tree"));
     assert_eq!(digest_tree(&jail.root.join("copied")), want);
     assert_eq!(digest_tree(&jail.local.join("back")), want);
-    assert_eq!(sha(&jail.root.join("one.bin")), sha(&jail.local.join("one.bin")));
-    assert_eq!(sha(&jail.local.join("back.bin")), sha(&jail.local.join("one.bin")));
+    assert_eq!(sha256_file(&jail.root.join("one.bin")), sha256_file(&jail.local.join("one.bin")));
+    assert_eq!(sha256_file(&jail.local.join("back.bin")), sha256_file(&jail.local.join("one.bin")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -529,8 +315,8 @@ async fn legacy_scp_copies_files_and_trees_with_r_p_and_d() {
     let want = digest_tree(&jail.local.join("tree"));
     assert_eq!(digest_tree(&jail.root.join("copied")), want);
     assert_eq!(digest_tree(&jail.local.join("back")), want);
-    assert_eq!(sha(&jail.root.join("one.bin")), sha(&jail.local.join("one.bin")));
-    assert_eq!(sha(&jail.local.join("back.bin")), sha(&jail.local.join("one.bin")));
+    assert_eq!(sha256_file(&jail.root.join("one.bin")), sha256_file(&jail.local.join("one.bin")));
+    assert_eq!(sha256_file(&jail.local.join("back.bin")), sha256_file(&jail.local.join("one.bin")));
     assert_eq!(std::fs::read(jail.root.join("many/two.txt")).unwrap(), b"two\n");
     assert_eq!(std::fs::metadata(jail.root.join("many/two.txt")).unwrap().mtime(), 1_000_000_000, "-p kept the time");
     assert_eq!(std::fs::metadata(jail.local.join("two-back.txt")).unwrap().mtime(), 1_000_000_000);
@@ -574,11 +360,7 @@ async fn read_only_serves_reads_and_refuses_every_change() {
 #[tokio::test]
 async fn subsystems_route_by_name_and_unknown_ones_are_refused() {
     let jail = Jail::start(false).await;
-    let mut client = RusshClient::connect(jail.server.addr()).await;
-    let auth = within("publickey", client.handle.authenticate_publickey("alice", PrivateKeyWithHashAlg::new(jail.key.private.clone(), None)))
-        .await
-        .unwrap();
-    assert!(auth.success());
+    let client = jail.russh().await;
 
     let mut unknown = client.handle.channel_open_session().await.unwrap();
     unknown.request_subsystem(true, "nope").await.unwrap();
@@ -698,7 +480,7 @@ async fn escape_with_an_absolute_path_stays_in_the_jail() {
     std::fs::write(jail.root.join("inside"), b"in\n").unwrap();
     let run = jail.sftp("cd /\npwd\nget /inside\nls /\n").await;
     run.ok();
-    assert!(run.stdout.contains("Remote working directory: /\n"));
+    assert!(run.stdout_text().contains("Remote working directory: /\n"));
     assert_eq!(std::fs::read(jail.local.join("inside")).unwrap(), b"in\n");
     jail.sentinel_untouched();
 }
@@ -740,7 +522,7 @@ async fn escape_through_a_symlink_already_on_disk_is_refused() {
     }
     // Listing through a link shows nothing from outside.
     let run = jail.sftp("ls -l rel/\nls abs/\n").await;
-    assert!(!run.stdout.contains("sentinel"), "{}", run.stdout);
+    assert!(!run.stdout_text().contains("sentinel"), "{}", run.stdout_text());
     // Removing the links themselves is fine and leaves the targets alone.
     jail.sftp("rm file\nrm rel\n").await.ok();
     jail.scp(&["-O", "REMOTE:abs/sentinel", "x"]).await.failed();
@@ -860,11 +642,7 @@ async fn escape_by_swapping_in_a_symlink_mid_request_is_refused() {
 async fn a_client_cannot_write_through_a_legacy_scp_name() {
     let jail = Jail::start(false).await;
     // Hand-written `scp -t` session: a C line naming `../x` is a protocol error.
-    let mut client = RusshClient::connect(jail.server.addr()).await;
-    let auth = within("publickey", client.handle.authenticate_publickey("alice", PrivateKeyWithHashAlg::new(jail.key.private.clone(), None)))
-        .await
-        .unwrap();
-    assert!(auth.success());
+    let client = jail.russh().await;
     let mut channel = client.exec("scp -t /").await;
     channel.data(&b"C0644 5 ../outside/sentinel\nevil\n\0"[..]).await.unwrap();
     let mut stdout = Vec::new();

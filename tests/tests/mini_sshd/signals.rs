@@ -1,52 +1,23 @@
 //! What OpenSSH's `ssh` cannot show: `signal` requests reaching the child,
 //! `exit-signal` for a child killed by a signal, and `window-change` resizing
-//! the pty. Driven with russh's client against an in-process mini-sshd.
+//! the pty. Driven with russh's client.
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use clap::Parser;
-use example_mini_sshd::{Args, build};
 use russh::{Channel, ChannelMsg, Sig, client};
+use ssh_framework_tests::mini_sshd::MiniSshd;
+use ssh_framework_tests::russh_client::RusshClient;
+use ssh_framework_tests::within;
 
-struct AcceptAnyHostKey;
-
-impl client::Handler for AcceptAnyHostKey {
-    type Error = russh::Error;
-
-    async fn check_server_key(&mut self, _key: &russh::keys::PublicKeyOrCertificate) -> Result<bool, Self::Error> {
-        Ok(true)
-    }
-}
-
-/// Starts mini-sshd on a free port with user `demo` (password `pw`) and logs in.
-async fn login() -> (client::Handle<AcceptAnyHostKey>, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("host_key");
-    let args = Args::parse_from([
-        "mini-sshd",
-        "--listen",
-        "127.0.0.1:0",
-        "--host-key",
-        key.to_str().unwrap(),
-        "--root",
-        dir.path().to_str().unwrap(),
-        "--user",
-        "demo:pw",
-        "--rejection-delay-ms",
-        "0",
-    ]);
-    let (server, _line) = build(args).await.unwrap();
-    let addr = server.local_addrs()[0];
-    tokio::spawn(server.run());
-    let mut handle = client::connect(Arc::new(client::Config::default()), addr, AcceptAnyHostKey).await.unwrap();
-    assert!(handle.authenticate_password("demo", "pw").await.unwrap().success());
-    (handle, dir)
+/// Starts mini-sshd with user `demo` (password `pw`), logs in and opens a session.
+async fn session() -> (MiniSshd, RusshClient, Channel<client::Msg>) {
+    let sshd = MiniSshd::start(&["--user=demo:pw", "--rejection-delay-ms=0"]).await;
+    let client = RusshClient::login_password(sshd.addr(), "demo", "pw").await;
+    let channel = client.session().await;
+    (sshd, client, channel)
 }
 
 /// Reads the channel until `stop` says so, collecting stdout and the exit report.
 async fn read_until(channel: &mut Channel<client::Msg>, stdout: &mut Vec<u8>, stop: impl Fn(&[u8], &ChannelMsg) -> bool) -> Option<ChannelMsg> {
-    let read = async {
+    within("the server to answer", async {
         while let Some(msg) = channel.wait().await {
             if let ChannelMsg::Data { data } = &msg {
                 stdout.extend_from_slice(data);
@@ -56,8 +27,8 @@ async fn read_until(channel: &mut Channel<client::Msg>, stdout: &mut Vec<u8>, st
             }
         }
         None
-    };
-    tokio::time::timeout(Duration::from_secs(20), read).await.expect("the server answers in time")
+    })
+    .await
 }
 
 fn is_exit(msg: &ChannelMsg) -> bool {
@@ -66,8 +37,7 @@ fn is_exit(msg: &ChannelMsg) -> bool {
 
 #[tokio::test]
 async fn a_child_killed_by_a_signal_is_reported_as_exit_signal_kill() {
-    let (handle, _dir) = login().await;
-    let mut channel = handle.channel_open_session().await.unwrap();
+    let (_sshd, _client, mut channel) = session().await;
     channel.exec(true, "kill -9 $$").await.unwrap();
     let exit = read_until(&mut channel, &mut Vec::new(), |_, m| is_exit(m)).await;
     match exit {
@@ -78,8 +48,7 @@ async fn a_child_killed_by_a_signal_is_reported_as_exit_signal_kill() {
 
 #[tokio::test]
 async fn a_signal_request_reaches_the_child() {
-    let (handle, _dir) = login().await;
-    let mut channel = handle.channel_open_session().await.unwrap();
+    let (_sshd, _client, mut channel) = session().await;
     channel
         .exec(true, "trap 'echo got-term; exit 3' TERM; echo ready; while :; do sleep 0.1; done")
         .await
@@ -94,8 +63,7 @@ async fn a_signal_request_reaches_the_child() {
 
 #[tokio::test]
 async fn window_change_resizes_the_pty() {
-    let (handle, _dir) = login().await;
-    let mut channel = handle.channel_open_session().await.unwrap();
+    let (_sshd, _client, mut channel) = session().await;
     channel.request_pty(true, "xterm-256color", 80, 24, 0, 0, &[]).await.unwrap();
     channel.exec(true, "stty size; echo $TERM; read line; stty size").await.unwrap();
     let mut stdout = Vec::new();

@@ -3,7 +3,7 @@
 //! wherever each is registered, and two claims on one decision fail `build()`.
 
 use ssh_framework::{Auth, ChannelIo, Command, ErrorKind, ExitStatus, RouteConflict, Server};
-use ssh_framework_tests::TestServer;
+use ssh_framework_tests::server::TestServer;
 use tokio::io::AsyncWriteExt;
 
 /// The app: who may log in, session channels, and every command no other type claims.

@@ -2,41 +2,24 @@
 //! client for what OpenSSH never does on purpose (offer a key without signing,
 //! sign with a forged signature).
 
-use std::sync::{Arc, Mutex};
-
-use russh::keys::PrivateKeyWithHashAlg;
-use russh::keys::agent::AgentIdentity;
-use russh::keys::HashAlg;
 use russh::client::AuthResult;
-use ssh_framework::keys::PublicKey;
+use russh::keys::agent::AgentIdentity;
+use russh::keys::{HashAlg, PrivateKeyWithHashAlg};
 use ssh_framework::trace::TraceLayer;
-use ssh_framework::Auth;
-use ssh_framework_tests::{Commands, RusshClient, TestServer, keygen, within};
+use ssh_framework_tests::handlers::{AuthorizedKeys, Commands};
+use ssh_framework_tests::openssh::{ClientKey, keygen};
+use ssh_framework_tests::russh_client::RusshClient;
+use ssh_framework_tests::server::TestServer;
+use ssh_framework_tests::within;
 
-/// Accepts `alice` with any key of the set, comparing key data (not comments).
-#[derive(Clone)]
-struct AuthorizedKeys {
-    keys: Vec<PublicKey>,
-    calls: Arc<Mutex<Vec<(String, PublicKey)>>>,
-}
-
-impl AuthorizedKeys {
-    fn new(keys: Vec<PublicKey>) -> Self {
-        AuthorizedKeys { keys, calls: Arc::default() }
-    }
-
-    fn calls(&self) -> Vec<(String, PublicKey)> {
-        self.calls.lock().unwrap().clone()
-    }
-}
-
-#[ssh_framework::server]
-impl AuthorizedKeys {
-    #[auth(publickey)]
-    async fn login(&self, user: &str, key: &PublicKey) -> Auth {
-        self.calls.lock().unwrap().push((user.to_owned(), key.clone()));
-        Auth::from_bool(user == "alice" && self.keys.iter().any(|k| k.key_data() == key.key_data()))
-    }
+/// A server accepting alice with one fresh key, the key, and russh's client connected to it.
+async fn one_key() -> (TestServer, AuthorizedKeys, ClientKey, RusshClient) {
+    let dir = tempfile::tempdir().unwrap();
+    let key = keygen(dir.path(), "alice").await;
+    let auth = AuthorizedKeys::alice(&key.public);
+    let server = TestServer::start_in(dir, |b| b.handlers(auth.clone()).handlers(Commands::new())).await;
+    let client = RusshClient::connect(server.addr()).await;
+    (server, auth, key, client)
 }
 
 #[tokio::test]
@@ -115,11 +98,7 @@ impl russh::Signer for ForgingSigner {
 
 #[tokio::test]
 async fn an_offered_key_without_signature_never_reaches_the_handler() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = keygen(dir.path(), "alice").await;
-    let auth = AuthorizedKeys::new(vec![key.public.clone()]);
-    let server = TestServer::start(|b| b.handlers(auth.clone()).handlers(Commands::new())).await;
-    let mut client = RusshClient::connect(server.addr()).await;
+    let (_server, auth, key, mut client) = one_key().await;
 
     // The probe: the server answers PK_OK, the client never signs.
     let probe = within(
@@ -144,11 +123,7 @@ async fn an_offered_key_without_signature_never_reaches_the_handler() {
 
 #[tokio::test]
 async fn a_forged_signature_never_reaches_the_handler() {
-    let dir = tempfile::tempdir().unwrap();
-    let key = keygen(dir.path(), "alice").await;
-    let auth = AuthorizedKeys::new(vec![key.public.clone()]);
-    let server = TestServer::start(|b| b.handlers(auth.clone()).handlers(Commands::new())).await;
-    let mut client = RusshClient::connect(server.addr()).await;
+    let (_server, auth, key, mut client) = one_key().await;
 
     let forged = within(
         "forged publickey",

@@ -6,28 +6,27 @@ use std::sync::Arc;
 use russh::ChannelOpenFailure;
 use ssh_framework::extract::Pty;
 use ssh_framework::trace::TraceLayer;
-use ssh_framework::{ChannelEvent, ChannelIo, Command, ExitStatus};
-use ssh_framework_tests::{Commands, PasswordLogin, RusshClient, TestServer, Transcript, read_to_close, within};
+use ssh_framework::{ChannelEvent, ChannelIo, Command, ExitStatus, ServerBuilder};
+use ssh_framework_tests::handlers::{Commands, PasswordLogin, SessionOnly};
+use ssh_framework_tests::russh_client::{Transcript, read_to_close};
+use ssh_framework_tests::server::TestServer;
+use ssh_framework_tests::within;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Barrier;
 
-async fn logged_in(server: &TestServer) -> RusshClient {
-    let mut client = RusshClient::connect(server.addr()).await;
-    let auth = within("password", client.handle.authenticate_password("alice", "pw")).await.unwrap();
-    assert!(auth.success(), "{auth:?}");
-    client
+use crate::logged_in;
+
+/// A server where alice logs in with password `pw`, configured further by `configure`.
+async fn alice(configure: impl FnOnce(ServerBuilder) -> ServerBuilder) -> TestServer {
+    TestServer::start(|b| configure(b.handlers(PasswordLogin::new("alice", "pw")))).await
 }
 
-/// A shell that prints its pty, then the first window-change it hears, and exits.
+/// A shell that prints its pty, then the first window-change it hears, and exits
+/// (with [`SessionOnly`] for the channel).
 struct Terminal;
 
 #[ssh_framework::server]
 impl Terminal {
-    #[channel(session)]
-    async fn session(&self) -> bool {
-        true
-    }
-
     #[pty]
     async fn pty(&self) -> bool {
         true
@@ -54,7 +53,7 @@ impl Terminal {
 
 #[tokio::test]
 async fn shell_body_sees_window_change() {
-    let server = TestServer::start(|b| b.handlers(PasswordLogin::new("alice", "pw")).handlers(Terminal).layer(TraceLayer::new())).await;
+    let server = alice(|b| b.handlers(SessionOnly).handlers(Terminal).layer(TraceLayer::new())).await;
     let client = logged_in(&server).await;
     let mut channel = within("open", client.handle.channel_open_session()).await.unwrap();
     let mut transcript = Transcript::default();
@@ -71,18 +70,14 @@ async fn shell_body_sees_window_change() {
     assert_eq!(transcript.ending(), ["exit-status 0", "eof", "close"]);
 }
 
-/// `meet` waits at a two-party barrier: it returns only when two bodies run at once.
+/// `meet` waits at a two-party barrier: it returns only when two bodies run at once
+/// (with [`SessionOnly`] for the channel).
 struct Rendezvous {
     barrier: Arc<Barrier>,
 }
 
 #[ssh_framework::server]
 impl Rendezvous {
-    #[channel(session)]
-    async fn session(&self) -> bool {
-        true
-    }
-
     #[exec("meet")]
     async fn meet(&self, mut io: ChannelIo) -> std::io::Result<()> {
         self.barrier.wait().await;
@@ -92,10 +87,7 @@ impl Rendezvous {
 
 #[tokio::test]
 async fn two_execs_on_one_connection_run_at_once() {
-    let server = TestServer::start(|b| {
-        b.handlers(PasswordLogin::new("alice", "pw")).handlers(Rendezvous { barrier: Arc::new(Barrier::new(2)) })
-    })
-    .await;
+    let server = alice(|b| b.handlers(SessionOnly).handlers(Rendezvous { barrier: Arc::new(Barrier::new(2)) })).await;
     let client = logged_in(&server).await;
 
     // The first body is parked at the barrier before the second channel opens:
@@ -114,7 +106,7 @@ async fn two_execs_on_one_connection_run_at_once() {
 
 #[tokio::test]
 async fn a_panicking_exec_closes_only_its_channel() {
-    let server = TestServer::start(|b| b.handlers(PasswordLogin::new("alice", "pw")).handlers(Commands::new())).await;
+    let server = alice(|b| b.handlers(Commands::new())).await;
     let client = logged_in(&server).await;
 
     let mut panicking = client.exec("panic").await;
@@ -129,10 +121,7 @@ async fn a_panicking_exec_closes_only_its_channel() {
 
 #[tokio::test]
 async fn refuses_sessions_beyond_max_sessions() {
-    let server = TestServer::start(|b| {
-        b.handlers(PasswordLogin::new("alice", "pw")).handlers(Commands::new()).max_sessions(2)
-    })
-    .await;
+    let server = alice(|b| b.handlers(Commands::new()).max_sessions(2)).await;
     let client = logged_in(&server).await;
 
     let one = within("open 1", client.handle.channel_open_session()).await.expect("first session");
@@ -155,10 +144,7 @@ async fn refuses_sessions_beyond_max_sessions() {
 
 #[tokio::test]
 async fn sessions_whose_exec_finished_do_not_count_toward_max_sessions() {
-    let server = TestServer::start(|b| {
-        b.handlers(PasswordLogin::new("alice", "pw")).handlers(Commands::new()).max_sessions(2)
-    })
-    .await;
+    let server = alice(|b| b.handlers(Commands::new()).max_sessions(2)).await;
     let client = logged_in(&server).await;
 
     // Each exec ends with the server's close; five in a row on one connection.
@@ -174,7 +160,7 @@ async fn sessions_whose_exec_finished_do_not_count_toward_max_sessions() {
 
 #[tokio::test]
 async fn refuses_session_channels_without_a_session_handler() {
-    let server = TestServer::start(|b| b.handlers(PasswordLogin::new("alice", "pw"))).await;
+    let server = alice(|b| b).await;
 
     let out = server.ssh("alice").password("pw").run("echo in").await;
     assert_eq!(out.code, Some(255), "stderr: {}", out.stderr);
@@ -189,20 +175,9 @@ async fn refuses_session_channels_without_a_session_handler() {
     );
 }
 
-/// Session channels, but nothing may run on them.
-struct SessionOnly;
-
-#[ssh_framework::server]
-impl SessionOnly {
-    #[channel(session)]
-    async fn session(&self) -> bool {
-        true
-    }
-}
-
 #[tokio::test]
 async fn refuses_exec_without_an_exec_handler() {
-    let server = TestServer::start(|b| b.handlers(PasswordLogin::new("alice", "pw")).handlers(SessionOnly)).await;
+    let server = alice(|b| b.handlers(SessionOnly)).await;
 
     let out = server.ssh("alice").password("pw").run("echo in").await;
 
@@ -211,16 +186,11 @@ async fn refuses_exec_without_an_exec_handler() {
     assert!(out.stdout.is_empty());
 }
 
-/// Exec routed by program name: `Command` carries the full line.
+/// Exec routed by program name: `Command` carries the full line (with [`SessionOnly`] for the channel).
 struct Named;
 
 #[ssh_framework::server]
 impl Named {
-    #[channel(session)]
-    async fn session(&self) -> bool {
-        true
-    }
-
     #[exec("greet")]
     async fn greet(&self, command: Command, mut io: ChannelIo) -> std::io::Result<()> {
         io.stdout.write_all(format!("hello {}\n", command.args()).as_bytes()).await
@@ -229,7 +199,7 @@ impl Named {
 
 #[tokio::test]
 async fn exec_routes_on_the_program_and_refuses_others() {
-    let server = TestServer::start(|b| b.handlers(PasswordLogin::new("alice", "pw")).handlers(Named)).await;
+    let server = alice(|b| b.handlers(SessionOnly).handlers(Named)).await;
 
     let out = server.ssh("alice").password("pw").run("greet  world").await;
     assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);

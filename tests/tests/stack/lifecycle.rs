@@ -4,7 +4,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ssh_framework::{ChannelIo, ExitStatus};
-use ssh_framework_tests::{PasswordLogin, RusshClient, TestServer, within};
+use ssh_framework_tests::handlers::PasswordLogin;
+use ssh_framework_tests::russh_client::RusshClient;
+use ssh_framework_tests::server::TestServer;
+use ssh_framework_tests::within;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;

@@ -14,7 +14,10 @@ use ssh_framework::tower::{Layer, Service};
 use ssh_framework::{
     Auth, BoxError, ChannelIo, Connection, ExitStatus, Factors, Method, MethodSet, Request, RequestKind, Response, Stack,
 };
-use ssh_framework_tests::{RusshClient, TestServer, keygen, read_to_close, within};
+use ssh_framework_tests::openssh::keygen;
+use ssh_framework_tests::russh_client::{RusshClient, read_to_close};
+use ssh_framework_tests::server::TestServer;
+use ssh_framework_tests::within;
 use tokio::io::AsyncWriteExt;
 
 /// What a layer tells the exec handler.

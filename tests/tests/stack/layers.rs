@@ -8,7 +8,8 @@ use std::task::{Context, Poll};
 use futures_util::future::BoxFuture;
 use ssh_framework::trace::TraceLayer;
 use ssh_framework::{BoxError, Request, RequestKind, Response};
-use ssh_framework_tests::{Commands, PasswordLogin, TestServer};
+use ssh_framework_tests::handlers::{Commands, PasswordLogin};
+use ssh_framework_tests::server::TestServer;
 use tower::{Layer, Service};
 
 /// Refuses connections from loopback addresses, counting refusals.
