@@ -277,6 +277,10 @@ pub enum Response {
     /// An authentication result.
     Auth(Auth),
     /// Accepted shell, exec or subsystem: the framework replies success and runs the body.
+    ///
+    /// The body has not started yet: a layer may wrap it (to time the whole
+    /// session, bound it with a timeout, count running sessions) by returning
+    /// `Response::Run` with a future that awaits the original.
     Run(ChannelBody),
     /// The answer to a local-forwarding channel open.
     Forward(Forward),

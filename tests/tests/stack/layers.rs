@@ -122,6 +122,34 @@ async fn a_layer_error_refuses_only_that_request() {
     assert!(out.stderr.contains("exec request failed"), "stderr: {}", out.stderr);
 }
 
+#[tokio::test]
+async fn a_layer_can_wrap_the_session_body_and_see_how_it_ended() {
+    let ended = Arc::new(Mutex::new(Vec::new()));
+    let record = ended.clone();
+    // `tower`'s own `MapResponseLayer`, through the re-export: no bound to read out of rustdoc.
+    let layer = ssh_framework::tower::util::MapResponseLayer::new(move |response: Response| match response {
+        Response::Run(body) => {
+            let record = record.clone();
+            Response::Run(Box::pin(async move {
+                let started = std::time::Instant::now();
+                let status = body.await;
+                record.lock().unwrap().push((status.clone(), started.elapsed()));
+                status
+            }))
+        }
+        other => other,
+    });
+    let server =
+        TestServer::start(|b| b.handlers(PasswordLogin::new("alice", "pw")).handlers(Commands::new()).layer(layer)).await;
+
+    let out = server.ssh("alice").password("pw").run("exit 3").await;
+
+    assert_eq!(out.code, Some(3), "stderr: {}", out.stderr);
+    let ended = ended.lock().unwrap().clone();
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    assert_eq!(ended[0].0, ssh_framework::ExitStatus::Code(3));
+}
+
 /// A `tracing` writer into a shared buffer.
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
