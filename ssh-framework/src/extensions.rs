@@ -42,7 +42,9 @@ impl Clone for Box<dyn AnyClone> {
 /// Values keyed by type; at most one value of each type.
 #[derive(Clone, Default)]
 pub struct Extensions {
-    // Most requests carry none: no allocation until the first insert.
+    // Most requests carry none: no allocation until the first insert, and one
+    // pointer (not a 48-byte map) in every `Request` moved through the stack.
+    #[allow(clippy::box_collection)]
     map: Option<Box<HashMap<TypeId, Box<dyn AnyClone>>>>,
 }
 

@@ -6,15 +6,15 @@
 //!
 //! - [`FromRequestParts<K>`] extractors only read the request; a handler may
 //!   take any number of them, in any order: [`User`], [`PeerAddr`],
-//!   [`Factors`](crate::Factors), [`Extension<T>`], [`Pty`], [`Command`](crate::Command), ...
+//!   [`Factors`], [`Extension<T>`], [`Pty`], [`Command`], ...
 //! - [`FromRequest<K>`] extractors that are not `FromRequestParts` consume a part of the
-//!   request: [`ChannelIo`](crate::ChannelIo) (the channel stream of a shell,
-//!   exec or subsystem) and [`Prompter`](crate::Prompter) (the prompts of a
+//!   request: [`ChannelIo`] (the channel stream of a shell,
+//!   exec or subsystem) and [`Prompter`] (the prompts of a
 //!   keyboard-interactive exchange). A handler takes at most one; a second is a
 //!   compile error at that argument.
 //!
 //! `K` is the [handler kind](crate::handler): an extractor a kind never
-//! receives (a [`WindowSize`](crate::WindowSize) in `#[shell]`) is a compile
+//! receives (a [`WindowSize`] in `#[shell]`) is a compile
 //! error that names the kinds that do.
 //!
 //! ```

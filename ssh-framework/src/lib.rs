@@ -98,7 +98,7 @@
 //! 6. **handler** ([`handler`]): generated code builds each argument with its
 //!    [extractor](extract), calls your method and converts its return value
 //!    with [`handler::IntoResponse`].
-//! 7. **channel stream** ([`channel`]): an accepted shell, exec or subsystem
+//! 7. **channel stream** ([`channel`](mod@channel)): an accepted shell, exec or subsystem
 //!    body runs on a task of its own with its [`ChannelIo`]; when it returns,
 //!    the framework sends exit-status, EOF and close.
 //!
@@ -248,12 +248,12 @@ pub mod __private {
         type After = Taken;
     }
 
+    /// The state after extracting a `T` in state `S`.
+    pub type After<K, T, S> = PhantomData<<<T as FromRequest<K>>::Access as Next<S>>::After>;
+
     /// Builds one argument of a `K` handler; `S` tracks whether a consuming
     /// extractor already ran, so a second one fails to compile.
-    pub fn extract<K, T, S>(
-        request: &mut Request,
-        _state: PhantomData<S>,
-    ) -> (Result<T, Rejection>, PhantomData<<T::Access as Next<S>>::After>)
+    pub fn extract<K, T, S>(request: &mut Request, _state: PhantomData<S>) -> (Result<T, Rejection>, After<K, T, S>)
     where
         K: Kind,
         T: FromRequest<K>,
