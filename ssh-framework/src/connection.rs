@@ -103,8 +103,10 @@ impl Connection {
     /// a value of the same type, which is returned).
     ///
     /// During authentication, what an attempt attached is kept only if the
-    /// attempt succeeds (fully or partially); a rejected attempt's values are
-    /// rolled back, and all are dropped when the client changes the user name.
+    /// attempt succeeds (fully or partially): a rejected attempt's values are
+    /// rolled back, and when the client changes the user name the extensions
+    /// go back to what they were before the first authentication request (what
+    /// a layer attached at connect stays).
     pub fn insert_extension<T: Clone + Send + Sync + 'static>(&self, value: T) -> Option<T> {
         self.lock().insert(value)
     }

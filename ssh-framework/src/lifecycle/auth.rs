@@ -67,6 +67,8 @@ pub(crate) struct Authentication {
     kbd: Option<KeyboardInteractive>,
     /// The verified key of the `publickey` attempt being decided.
     attempt_key: Option<PublicKey>,
+    /// The connection's extensions before the first authentication request.
+    before_auth: Option<Extensions>,
     /// Held while unauthenticated; counts toward `max_startups`.
     startup_permit: Option<OwnedSemaphorePermit>,
 }
@@ -82,6 +84,7 @@ impl Authentication {
             none_probed: false,
             kbd: None,
             attempt_key: None,
+            before_auth: None,
             startup_permit: Some(startup_permit),
         }
     }
@@ -90,9 +93,12 @@ impl Authentication {
     /// (RFC 4252 §5) and enforces the total request cap.
     fn begin(&mut self, user: &str) -> Result<(), HandlerError> {
         if self.record.user.as_deref() != Some(user) {
-            if self.record.user.is_some() {
-                // What handlers attached for the previous user is not this user's.
-                self.decider.connection().replace_extensions(Extensions::new());
+            let connection = self.decider.connection();
+            match &self.before_auth {
+                // What handlers attached for the previous user is not this
+                // user's; what layers attached before authentication stays.
+                Some(before) => connection.replace_extensions(before.clone()),
+                None => self.before_auth = Some(connection.extensions()),
             }
             self.record = Record { user: Some(user.to_owned()), ..Record::default() };
         }

@@ -222,3 +222,27 @@ async fn the_disconnect_hook_sees_the_user_and_extensions_of_the_connection() {
     let seen = within("the disconnect hook", seen.recv()).await.expect("the hook ran");
     assert_eq!(seen, (Some("alice".to_owned()), Some("admin".to_owned()), Some(vec![Method::Password])));
 }
+
+#[tokio::test]
+async fn changing_the_user_name_drops_what_handlers_attached_for_the_previous_user() {
+    let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    let server = TestServer::start(move |b| {
+        b.handlers(App { key: None, chain: true }).on_disconnect(move |connection: &Connection| {
+            let _ = seen_tx.send((connection.extension::<Account>(), connection.extension::<Attempted>()));
+        })
+    })
+    .await;
+    let mut client = RusshClient::connect(server.addr()).await;
+    // alice passes her first factor: her account is attached (RFC 4252 §5 keeps
+    // it only while she goes on as alice).
+    match password_login(&mut client, "pw").await {
+        AuthResult::Failure { partial_success: true, .. } => {}
+        other => panic!("expected a partial success, got {other:?}"),
+    }
+    let as_mallory = within("password", client.handle.authenticate_password("mallory", "pw")).await.unwrap();
+    assert!(!as_mallory.success());
+    within("disconnect", client.handle.disconnect(russh::Disconnect::ByApplication, "bye", "")).await.unwrap();
+
+    let seen = within("the disconnect hook", seen.recv()).await.expect("the hook ran");
+    assert_eq!(seen, (None, None), "nothing of alice's attempt is left on the connection");
+}
