@@ -3,17 +3,14 @@
 //! multi-factor login passed, and the disconnect hook that sees them all.
 
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use russh::ChannelMsg;
 use russh::client::AuthResult;
 use russh::keys::PrivateKeyWithHashAlg;
 use ssh_framework::extract::{Extension, SubsystemName, User};
 use ssh_framework::keys::PublicKey;
-use ssh_framework::tower::{Layer, Service};
-use ssh_framework::{
-    Auth, BoxError, ChannelIo, Connection, ExitStatus, Factors, Method, MethodSet, Request, RequestKind, Response, Stack,
-};
+use ssh_framework::tower::util::MapRequestLayer;
+use ssh_framework::{Auth, ChannelIo, Connection, ExitStatus, Factors, Method, MethodSet, Request, RequestKind};
 use ssh_framework_tests::openssh::keygen;
 use ssh_framework_tests::russh_client::{RusshClient, read_to_close};
 use ssh_framework_tests::server::TestServer;
@@ -24,37 +21,15 @@ use tokio::io::AsyncWriteExt;
 #[derive(Debug, Clone, PartialEq)]
 struct RequestId(u64);
 
-/// Inserts a `RequestId` into every exec request.
-#[derive(Clone)]
-struct RequestIdLayer;
-
-impl Layer<Stack> for RequestIdLayer {
-    type Service = RequestIdService;
-    fn layer(&self, inner: Stack) -> RequestIdService {
-        RequestIdService { inner }
-    }
-}
-
-#[derive(Clone)]
-struct RequestIdService {
-    inner: Stack,
-}
-
-impl Service<Request> for RequestIdService {
-    type Response = Response;
-    type Error = BoxError;
-    type Future = <Stack as Service<Request>>::Future;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: Request) -> Self::Future {
+/// Inserts a `RequestId` into every exec request: `tower`'s own
+/// `MapRequestLayer`, through the re-export.
+fn request_id_layer() -> MapRequestLayer<fn(Request) -> Request> {
+    MapRequestLayer::new(|mut request: Request| {
         if matches!(request.kind(), RequestKind::Exec(_)) {
             request.extensions_mut().insert(RequestId(42));
         }
-        self.inner.call(request)
-    }
+        request
+    })
 }
 
 /// What an authentication handler looked up.
@@ -139,7 +114,7 @@ async fn stdout_of(mut channel: russh::Channel<russh::client::Msg>) -> String {
 
 #[tokio::test]
 async fn a_layer_inserts_an_extension_that_an_exec_handler_extracts() {
-    let server = TestServer::start(|b| b.handlers(App { key: None, chain: false }).layer(RequestIdLayer)).await;
+    let server = TestServer::start(|b| b.handlers(App { key: None, chain: false }).layer(request_id_layer())).await;
 
     let out = server.ssh("alice").password("pw").run("anything").await;
 
