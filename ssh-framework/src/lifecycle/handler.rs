@@ -54,10 +54,7 @@ impl ConnectionHandler {
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
         C: std::future::Future<Output = std::io::Result<S>> + Send + 'static,
     {
-        let Some(slot) = ({
-            let _enter = self.decider.span().enter();
-            self.forward_slots.acquire()
-        }) else {
+        let Some(slot) = self.decider.span().in_scope(|| self.forward_slots.acquire()) else {
             reply.reject(ChannelOpenFailure::ResourceShortage).await;
             return;
         };
