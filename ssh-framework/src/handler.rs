@@ -108,7 +108,7 @@ macro_rules! vocabulary {
         )*
 
         /// The routing slots, one per kind; generated code names them through `__private`.
-        pub mod slot {
+        pub(crate) mod slot {
             /// Where a handler is registered in the routing table.
             #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
             pub enum Slot {
