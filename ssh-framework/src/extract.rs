@@ -91,7 +91,7 @@ impl std::error::Error for Rejection {}
 /// `impl<K: Kind> FromRequestParts<K> for MyType`, or bound `K` by a group
 /// such as [`OnSessionChannel`].
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be an argument of a `{K}` handler",
+    message = "`{K}` handlers cannot take `{Self}` as an argument",
     label = "not an extractor for `{K}` handlers",
     note = "after the fixed leading arguments a handler may take: `User`, `PeerAddr`, `Arc<Connection>`, `Factors`, `Client`, `Extension<T>`, `Option<T>` of an extractor, and by kind: `Pty`, `PtyRequest`, `Environment`, `X11Request`, `AgentForwarded` (session channel requests), `WindowSize` (#[pty], #[window_change]), `Signal` (#[signal]), `Command` (#[exec]), `SubsystemName` (#[subsystem]), `ChannelIo` (#[shell], #[exec], #[subsystem]), `Prompter` (#[auth(keyboard_interactive)]), `TcpTarget`, `ListenTarget`, `SocketPath` (forwarding); or any type implementing `ssh_framework::extract::FromRequestParts<K>`"
 )]
@@ -103,7 +103,7 @@ pub trait FromRequestParts<K: Kind>: Sized {
 /// Any extractor: the repeatable ones (every [`FromRequestParts`]) and the
 /// consuming ones ([`ChannelIo`], [`Prompter`]).
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be an argument of a `{K}` handler",
+    message = "`{K}` handlers cannot take `{Self}` as an argument",
     label = "not an extractor for `{K}` handlers",
     note = "`ChannelIo` is an argument of #[shell], #[exec] and #[subsystem] handlers; `Prompter` of #[auth(keyboard_interactive)] handlers"
 )]

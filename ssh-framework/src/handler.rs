@@ -292,8 +292,8 @@ pub trait HasSocketPath: Kind {}
 /// One mechanism for every kind; `Result<T, E>` works wherever `T` does, and
 /// an `Err` is logged (with `E`'s `Display`) and refuses.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be returned from a `{K}` handler",
-    label = "not an answer a `{K}` handler can give",
+    message = "`{K}` handlers cannot return `{Self}`",
+    label = "not an answer `{K}` handlers can give",
     note = "authentication handlers return `Auth` or `bool`; #[allowed_auths] `MethodSet`, `Method` or `[Method; N]`; #[banner] `String`, `&'static str` or `Option<String>`; #[shell], #[exec] and #[subsystem] `ExitStatus`, `u32` or `()`; #[channel(direct_tcpip)] and #[channel(direct_streamlocal)] `Forward` or `bool`; every other handler `bool`; each also as `Result<T, E>` with `E: Display`"
 )]
 pub trait IntoResponse<K: Kind> {
