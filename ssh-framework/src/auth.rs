@@ -246,6 +246,11 @@ impl Auth {
 pub struct Factors(Vec<Method>);
 
 impl Factors {
+    /// No method passed yet.
+    pub const fn new() -> Self {
+        Factors(Vec::new())
+    }
+
     /// Whether `method` has passed.
     pub fn contains(&self, method: Method) -> bool {
         self.0.contains(&method)

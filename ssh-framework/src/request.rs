@@ -182,7 +182,8 @@ impl fmt::Debug for Secret {
 pub struct Request {
     kind: RequestKind,
     connection: Arc<Connection>,
-    factors: Factors,
+    /// The record of an authentication request; other requests read the connection's.
+    factors: Option<Factors>,
     session: Option<SessionInfo>,
     extensions: Extensions,
     io: Option<ChannelIo>,
@@ -191,12 +192,11 @@ pub struct Request {
 
 impl Request {
     pub(crate) fn new(connection: Arc<Connection>, kind: RequestKind) -> Self {
-        let factors = connection.factors().cloned().unwrap_or_default();
-        Request { kind, connection, factors, session: None, extensions: Extensions::new(), io: None, prompter: None }
+        Request { kind, connection, factors: None, session: None, extensions: Extensions::new(), io: None, prompter: None }
     }
 
     pub(crate) fn with_factors(mut self, factors: Factors) -> Self {
-        self.factors = factors;
+        self.factors = Some(factors);
         self
     }
 
@@ -233,7 +233,8 @@ impl Request {
     /// The methods that passed: before this attempt for an authentication
     /// request, all of them once the connection is authenticated.
     pub fn factors(&self) -> &Factors {
-        &self.factors
+        static NONE: Factors = Factors::new();
+        self.factors.as_ref().or(self.connection.factors()).unwrap_or(&NONE)
     }
 
     /// The session channel of a channel request.

@@ -75,9 +75,7 @@ impl From<HandlerError> for ConnectionError {
         match e {
             HandlerError::TooManyAuthRequests => ConnectionError::new(ConnectionErrorKind::TooManyAuthRequests, None),
             HandlerError::Ssh(russh::Error::IO(io)) => ConnectionError::new(ConnectionErrorKind::Io, Some(io.into())),
-            HandlerError::Ssh(other) => {
-                ConnectionError::new(ConnectionErrorKind::Protocol, Some(other.to_string().into()))
-            }
+            HandlerError::Ssh(other) => ConnectionError::new(ConnectionErrorKind::Protocol, Some(other.into())),
         }
     }
 }
