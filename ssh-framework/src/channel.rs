@@ -171,8 +171,12 @@ impl Command {
 
     /// The rest after the first word, with leading spaces removed.
     pub fn args(&self) -> &str {
-        let trimmed = self.0.trim_start();
-        trimmed[self.program().len()..].trim_start()
+        // The same ASCII whitespace `program` splits on: a Unicode space
+        // before the first word belongs to the word, so the slice below is
+        // always on a character boundary.
+        let ascii_space = |c: char| c.is_ascii_whitespace();
+        let trimmed = self.0.trim_start_matches(ascii_space);
+        trimmed[self.program().len()..].trim_start_matches(ascii_space)
     }
 
     /// The command line split into words as a POSIX shell splits them (quotes
@@ -469,6 +473,15 @@ mod tests {
         assert_eq!(c.program(), "git-upload-pack");
         assert_eq!(c.args(), "'/repo.git'");
         assert_eq!(Command::new(b"").program(), "");
+    }
+
+    #[test]
+    fn command_args_never_panic_on_unicode_spaces() {
+        let c = Command::new("\u{2003}ls\u{2003} -l".as_bytes());
+        assert_eq!(c.program(), "\u{2003}ls\u{2003}");
+        assert_eq!(c.args(), "-l");
+        let c = Command::new(" \t\u{a0}x y".as_bytes());
+        assert_eq!((c.program(), c.args()), ("\u{a0}x", "y"));
     }
 
     #[test]
