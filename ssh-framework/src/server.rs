@@ -328,22 +328,31 @@ pub fn load_or_generate_host_key(path: &Path) -> Result<PrivateKey, Error> {
     let text = key
         .to_openssh(russh::keys::ssh_key::LineEnding::LF)
         .map_err(|e| Error::with_source(ErrorKind::HostKey, "encoding the key", e))?;
-    write_private(path, text.as_bytes())?;
+    write_new(path, text.as_bytes(), 0o600)?;
     if let Ok(public) = key.public_key().to_openssh() {
         let mut pub_path = path.as_os_str().to_owned();
         pub_path.push(".pub");
-        std::fs::write(PathBuf::from(pub_path), format!("{public}\n"))?;
+        let pub_path = PathBuf::from(pub_path);
+        // A stale `.pub` (or a symlink planted there) is removed, never
+        // written through: the new file is created exclusively.
+        if std::fs::symlink_metadata(&pub_path).is_ok() {
+            std::fs::remove_file(&pub_path)
+                .map_err(|e| Error::with_source(ErrorKind::HostKey, format!("removing {}", pub_path.display()), e))?;
+        }
+        write_new(&pub_path, format!("{public}\n").as_bytes(), 0o644)?;
     }
     tracing::info!(path = %path.display(), fingerprint = %key.fingerprint(HashAlg::Sha256), "generated host key");
     Ok(key)
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+/// Writes a file that must not exist yet (`O_CREAT | O_EXCL`, so a symlink at
+/// `path`, even a dangling one, is refused rather than followed).
+fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
     let write = || -> std::io::Result<()> {
         let mut file = options.open(path)?;
         file.write_all(bytes)?;
@@ -518,5 +527,27 @@ async fn stop_signal() -> &'static str {
             _ = term.recv() => "SIGTERM",
         },
         _ => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_symlink_planted_at_the_public_key_path_is_not_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("victim");
+        std::fs::write(&target, "keep me\n").unwrap();
+        let key_path = dir.path().join("host_key");
+        std::os::unix::fs::symlink(&target, dir.path().join("host_key.pub")).unwrap();
+
+        let key = load_or_generate_host_key(&key_path).unwrap();
+
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me\n");
+        let public = dir.path().join("host_key.pub");
+        assert!(std::fs::symlink_metadata(&public).unwrap().file_type().is_file());
+        let written = std::fs::read_to_string(&public).unwrap();
+        assert_eq!(written.trim_end(), key.public_key().to_openssh().unwrap());
     }
 }
