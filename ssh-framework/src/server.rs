@@ -425,25 +425,29 @@ impl Server {
     ///
     /// Use [`run_until`](Server::run_until) for another stop signal or drain deadline.
     pub async fn run(self) -> Result<(), Error> {
-        let mut rx = self.shutdown.subscribe();
-        let handle_or_signal = async move {
-            tokio::select! {
-                _ = rx.wait_for(|p| *p != Phase::Running) => {}
-                signal = stop_signal() => {
+        // One task watches the signals for the whole run, so a second signal
+        // cannot slip by between the first one and a new watcher.
+        let handle = self.shutdown_handle();
+        let signals = tokio::spawn(async move {
+            let Some(mut signals) = StopSignals::new() else { return };
+            loop {
+                let signal = signals.recv().await;
+                if *handle.tx.borrow() == Phase::Running {
                     tracing::info!(signal, "stop signal received; draining (send it again to stop at once)");
+                    handle.shutdown();
+                } else {
+                    tracing::info!(signal, "second stop signal; disconnecting every session");
+                    handle.tx.send_replace(Phase::Disconnect);
+                    return;
                 }
             }
-        };
-        let shutdown = self.shutdown.clone();
-        let hurry = tokio::spawn(async move {
-            let mut rx = shutdown.subscribe();
-            let _ = rx.wait_for(|p| *p != Phase::Running).await;
-            let signal = stop_signal().await;
-            tracing::info!(signal, "second stop signal; disconnecting every session");
-            shutdown.send_replace(Phase::Disconnect);
         });
-        let result = self.run_until(handle_or_signal, Duration::from_secs(30)).await;
-        hurry.abort();
+        let mut rx = self.shutdown.subscribe();
+        let stop = async move {
+            let _ = rx.wait_for(|p| *p != Phase::Running).await;
+        };
+        let result = self.run_until(stop, Duration::from_secs(30)).await;
+        signals.abort();
         result
     }
 
@@ -517,37 +521,31 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tracker: TaskTr
     }
 }
 
-/// Waits for SIGINT or SIGTERM and names it. Where signals cannot be watched
-/// (no signal driver), waits for ever: the server then stops by its handle.
-async fn stop_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
-        (Ok(mut int), Ok(mut term)) => tokio::select! {
-            _ = int.recv() => "SIGINT",
-            _ = term.recv() => "SIGTERM",
-        },
-        _ => std::future::pending().await,
-    }
+/// SIGINT and SIGTERM, watched from creation on.
+struct StopSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+impl StopSignals {
+    /// `None` where signals cannot be watched (no signal driver): the server
+    /// then stops by its [`ShutdownHandle`] only.
+    fn new() -> Option<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+            (Ok(interrupt), Ok(terminate)) => Some(StopSignals { interrupt, terminate }),
+            (Err(error), _) | (_, Err(error)) => {
+                tracing::warn!(%error, "cannot watch SIGINT and SIGTERM; stop the server with its ShutdownHandle");
+                None
+            }
+        }
+    }
 
-    #[test]
-    fn a_symlink_planted_at_the_public_key_path_is_not_written_through() {
-        let dir = tempfile::tempdir().unwrap();
-        let target = dir.path().join("victim");
-        std::fs::write(&target, "keep me\n").unwrap();
-        let key_path = dir.path().join("host_key");
-        std::os::unix::fs::symlink(&target, dir.path().join("host_key.pub")).unwrap();
-
-        let key = load_or_generate_host_key(&key_path).unwrap();
-
-        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me\n");
-        let public = dir.path().join("host_key.pub");
-        assert!(std::fs::symlink_metadata(&public).unwrap().file_type().is_file());
-        let written = std::fs::read_to_string(&public).unwrap();
-        assert_eq!(written.trim_end(), key.public_key().to_openssh().unwrap());
+    /// The next signal's name.
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        }
     }
 }
