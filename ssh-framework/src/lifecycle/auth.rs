@@ -303,7 +303,7 @@ impl Authentication {
             round = kbd.rounds.recv() => round,
             answer = &mut kbd.task => {
                 let answer = answer.unwrap_or(Auth::Reject);
-                let before = self.kbd.take().map(|k| k.before.clone()).unwrap_or_default();
+                let before = self.kbd.take().map(|mut k| std::mem::take(&mut k.before)).unwrap_or_default();
                 return self.conclude(Method::KeyboardInteractive, user, allowed, answer, started, before).await;
             }
         };
@@ -317,7 +317,7 @@ impl Authentication {
             None => {
                 // The handler finished without another round: take its answer.
                 let answer = (&mut kbd.task).await.unwrap_or(Auth::Reject);
-                let before = self.kbd.take().map(|k| k.before.clone()).unwrap_or_default();
+                let before = self.kbd.take().map(|mut k| std::mem::take(&mut k.before)).unwrap_or_default();
                 self.conclude(Method::KeyboardInteractive, user, allowed, answer, started, before).await
             }
         }
