@@ -549,3 +549,25 @@ impl StopSignals {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_symlink_planted_at_the_public_key_path_is_not_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("victim");
+        std::fs::write(&target, "keep me\n").unwrap();
+        let key_path = dir.path().join("host_key");
+        std::os::unix::fs::symlink(&target, dir.path().join("host_key.pub")).unwrap();
+
+        let key = load_or_generate_host_key(&key_path).unwrap();
+
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me\n");
+        let public = dir.path().join("host_key.pub");
+        assert!(std::fs::symlink_metadata(&public).unwrap().file_type().is_file());
+        let written = std::fs::read_to_string(&public).unwrap();
+        assert_eq!(written.trim_end(), key.public_key().to_openssh().unwrap());
+    }
+}
