@@ -210,6 +210,18 @@ impl ServerBuilder {
         self
     }
 
+    /// Permission bits cleared on the socket a remote Unix-socket forward
+    /// (`ssh -R /path:...`) creates, as OpenSSH's `StreamLocalBindMask`
+    /// (default `0o177`: only the server's user may connect). The socket gets
+    /// the mode before it exists in the filesystem (the process umask, shared
+    /// by every thread, is left alone) and may end up stricter under a stricter
+    /// umask; a platform where that cannot be done refuses the forward rather
+    /// than expose the socket.
+    pub fn stream_local_bind_mask(mut self, mask: u32) -> Self {
+        self.limits.stream_local_bind_mask = mask & 0o777;
+        self
+    }
+
     /// The software version in the identification string (`SSH-2.0-<id>`).
     pub fn server_id(mut self, id: impl Into<String>) -> Self {
         self.server_id = Some(id.into());
