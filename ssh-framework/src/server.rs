@@ -259,7 +259,11 @@ impl ServerBuilder {
         for layer in self.layers {
             stack = layer(stack);
         }
-        let config = russh_config(&self.limits, keys, self.server_id, self.window_size, self.max_packet_size);
+        let mut config = russh_config(&self.limits, keys, self.server_id, self.window_size, self.max_packet_size);
+        // The list russh sends before any handler gave one (a signed request
+        // refused before ours is asked): the methods with a handler, never
+        // russh's default of every method it knows.
+        config.methods = self.routes.methods().to_russh();
         let mut listeners = Vec::new();
         for addr in &self.listen {
             let listener = TcpListener::bind(addr)
