@@ -209,12 +209,10 @@ async fn x11_display_is_skipped_when_any_loopback_port_is_taken_and_bound_on_all
 async fn methods_for(sshd: &MiniSshd, user: &str) -> String {
     let out = sshd.ssh(user).option("BatchMode=yes").option("PreferredAuthentications=none").args(["-v"]).run("true").await;
     assert_eq!(out.code, Some(255), "{}", out.stderr);
-    let line = out
-        .stderr
+    out.stderr
         .lines()
         .find_map(|l| l.split_once("Authentications that can continue: ").map(|(_, m)| m.trim().to_owned()))
-        .unwrap_or_else(|| panic!("no method list in ssh -v output: {}", out.stderr));
-    line
+        .unwrap_or_else(|| panic!("no method list in ssh -v output: {}", out.stderr))
 }
 
 #[tokio::test]
