@@ -17,6 +17,9 @@ pub(crate) struct Limits {
     pub(crate) max_forward_channels: usize,
     pub(crate) gateway_ports: GatewayPorts,
     pub(crate) allow_privileged_ports: bool,
+    /// Permission bits cleared on the sockets of remote Unix-socket forwards
+    /// (OpenSSH's `StreamLocalBindMask`).
+    pub(crate) stream_local_bind_mask: u32,
 }
 
 impl Default for Limits {
@@ -33,6 +36,8 @@ impl Default for Limits {
             max_forward_channels: 256,
             gateway_ports: GatewayPorts::No,
             allow_privileged_ports: false,
+            // Owner read and write only (0600), as OpenSSH.
+            stream_local_bind_mask: 0o177,
         }
     }
 }

@@ -210,6 +210,18 @@ impl ServerBuilder {
         self
     }
 
+    /// Permission bits cleared on the socket a remote Unix-socket forward
+    /// (`ssh -R /path:...`) creates, as OpenSSH's `StreamLocalBindMask`
+    /// (default `0o177`: only the server's user may connect). The socket gets
+    /// the mode before it exists in the filesystem (the process umask, shared
+    /// by every thread, is left alone) and may end up stricter under a stricter
+    /// umask; a platform where that cannot be done refuses the forward rather
+    /// than expose the socket.
+    pub fn stream_local_bind_mask(mut self, mask: u32) -> Self {
+        self.limits.stream_local_bind_mask = mask & 0o777;
+        self
+    }
+
     /// The software version in the identification string (`SSH-2.0-<id>`).
     pub fn server_id(mut self, id: impl Into<String>) -> Self {
         self.server_id = Some(id.into());
@@ -247,7 +259,11 @@ impl ServerBuilder {
         for layer in self.layers {
             stack = layer(stack);
         }
-        let config = russh_config(&self.limits, keys, self.server_id, self.window_size, self.max_packet_size);
+        let mut config = russh_config(&self.limits, keys, self.server_id, self.window_size, self.max_packet_size);
+        // The list russh sends before any handler gave one (a signed request
+        // refused before ours is asked): the methods with a handler, never
+        // russh's default of every method it knows.
+        config.methods = self.routes.methods().to_russh();
         let mut listeners = Vec::new();
         for addr in &self.listen {
             let listener = TcpListener::bind(addr)

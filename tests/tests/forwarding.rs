@@ -33,6 +33,9 @@ use ssh_framework_tests::within;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, UnixStream};
 
+#[path = "forwarding/socket_mode.rs"]
+mod socket_mode;
+
 // ---------------------------------------------------------------------------
 // Handlers
 

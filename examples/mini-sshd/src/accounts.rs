@@ -51,6 +51,15 @@ impl Account {
         set
     }
 
+    /// The methods listed before any has passed: the first of the chain, or
+    /// every method the account has a credential for.
+    fn first_offer(&self) -> MethodSet {
+        match &self.chain {
+            Some(chain) => chain.first().map_or(MethodSet::EMPTY, |m| MethodSet::single(*m)),
+            None => self.configured(),
+        }
+    }
+
     /// Whether `password` is this account's password.
     pub(crate) fn password_is(&self, password: &str) -> bool {
         self.password.as_deref().is_some_and(|p| constant_time_eq(p.as_bytes(), password.as_bytes()))
@@ -77,8 +86,9 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[derive(Debug, Default)]
 pub(crate) struct Accounts {
     users: HashMap<String, Account>,
-    /// What unknown users are offered: every method some account has, so that
-    /// the list does not tell which user names exist.
+    /// What unknown users are offered: the list most accounts are offered, so
+    /// that an unknown name gets a list some real account gets too (the union
+    /// of every account's methods would set unknown names apart).
     offered: MethodSet,
 }
 
@@ -124,10 +134,7 @@ impl Accounts {
             }
             account.chain = Some(entry.methods.clone());
         }
-        let offered = users.values().fold(MethodSet::EMPTY, |set, a| {
-            let set = a.configured().iter().fold(set, MethodSet::with);
-            a.chain.iter().flatten().filter(|m| **m != Method::None).fold(set, |s, m| s.with(*m))
-        });
+        let offered = most_common(users.values().map(Account::first_offer));
         Ok(Accounts { users, offered })
     }
 
@@ -139,13 +146,10 @@ impl Accounts {
     }
 
     /// The methods listed to `user` before any has passed: the first of a
-    /// chain, or every method the account has a credential for.
+    /// chain, or every method the account has a credential for; for an
+    /// unknown user, the list most accounts get.
     pub(crate) fn allowed(&self, user: &str) -> MethodSet {
-        match self.users.get(user) {
-            Some(Account { chain: Some(chain), .. }) => MethodSet::single(chain[0]),
-            Some(account) => account.configured(),
-            None => self.offered,
-        }
+        self.users.get(user).map_or(self.offered, Account::first_offer)
     }
 
     /// Decides one attempt with `method`, which `verify` checks against the account.
@@ -171,6 +175,28 @@ impl Accounts {
             }
         }
     }
+}
+
+/// The list offered to the most accounts; on a tie one without `none` (an
+/// open account is the exception), then the longer, then the one that sorts
+/// first by name, so the choice does not depend on hash order.
+fn most_common(lists: impl Iterator<Item = MethodSet>) -> MethodSet {
+    let mut counts: Vec<(MethodSet, usize)> = Vec::new();
+    for list in lists {
+        match counts.iter_mut().find(|(l, _)| *l == list) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((list, 1)),
+        }
+    }
+    counts
+        .into_iter()
+        .max_by(|(a, n), (b, m)| {
+            n.cmp(m)
+                .then(b.contains(Method::None).cmp(&a.contains(Method::None)))
+                .then(a.iter().count().cmp(&b.iter().count()))
+                .then_with(|| b.to_string().cmp(&a.to_string()))
+        })
+        .map_or(MethodSet::EMPTY, |(list, _)| list)
 }
 
 /// Options of authorized_keys lines that mini-sshd honours by what it is: it
@@ -265,6 +291,16 @@ mod tests {
         assert_eq!(a.allowed("mallory"), MethodSet::single(Method::Password));
         assert_eq!(a.allowed("bob"), MethodSet::single(Method::None));
         assert_eq!(a.decide("bob", Method::None, &[], |_| true), Auth::Accept);
+    }
+
+    #[test]
+    fn unknown_users_get_the_list_most_accounts_get_not_the_union() {
+        let a = accounts(&["--user", "alice:pw", "--user", "bob:pw", "--kbd-interactive", "carol:123"]);
+        assert_eq!(a.allowed("mallory"), MethodSet::single(Method::Password));
+        // A tie: the longer list, so no single-method account stands apart from unknown names.
+        let a = accounts(&["--user", "alice:pw", "--kbd-interactive", "alice:1", "--kbd-interactive", "carol:123"]);
+        assert_eq!(a.allowed("mallory"), a.allowed("alice"));
+        assert_ne!(a.allowed("mallory"), a.allowed("carol"));
     }
 
     #[test]

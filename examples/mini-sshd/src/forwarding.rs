@@ -4,9 +4,10 @@
 //! OpenSSH's sshd offers them.
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::process::Stdio;
+use std::task::Poll;
 
 use ssh_framework::forward::{AgentListener, Client, PermitOpen, X11Request};
 use tokio::io::AsyncWriteExt;
@@ -90,9 +91,10 @@ impl SessionForwards {
     }
 }
 
-/// A server-side X11 display: a TCP listener on 127.0.0.1 whose every
-/// connection becomes an `x11` channel to the client, where ssh hands it
-/// to the user's X server. The listener closes when this is dropped;
+/// A server-side X11 display: TCP listeners on every loopback address
+/// `localhost` may name (127.0.0.1, and ::1 where IPv6 is up), whose every
+/// connection becomes an `x11` channel to the client, where ssh hands it to
+/// the user's X server. The listeners close when this is dropped;
 /// connections already made go on until either side closes them.
 #[derive(Debug)]
 struct X11Display {
@@ -101,21 +103,48 @@ struct X11Display {
     accept: JoinHandle<()>,
 }
 
+/// The addresses a display listens on: `DISPLAY=localhost:N` reaches
+/// whichever of them `localhost` resolves to first.
+const X11_LOOPBACK: [IpAddr; 2] = [IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)];
+
+/// Whether `error`, binding an IPv6 loopback address, means this host has no
+/// IPv6 loopback: then nobody can hold `[::1]:PORT` and IPv4 alone is safe.
+fn ipv6_unavailable(error: &io::Error) -> bool {
+    use nix::errno::Errno;
+    [Errno::EAFNOSUPPORT, Errno::EADDRNOTAVAIL, Errno::EPROTONOSUPPORT].iter().any(|e| error.raw_os_error() == Some(*e as i32))
+}
+
 impl X11Display {
-    /// Listens on the first free display from [`X11_DISPLAY_OFFSET`] up.
+    /// Listens on the loopback addresses of display `number`; `Ok(None)` when
+    /// another process holds the port on any of them, as sshd skips such a
+    /// number: that process would receive the X connections of every client
+    /// whose `localhost` resolves to its address.
+    async fn bind_display(number: u16) -> io::Result<Option<Vec<TcpListener>>> {
+        let port = X11_BASE_PORT + number;
+        let mut listeners = Vec::with_capacity(X11_LOOPBACK.len());
+        for ip in X11_LOOPBACK {
+            match TcpListener::bind((ip, port)).await {
+                Ok(listener) => listeners.push(listener),
+                Err(error) if error.kind() == io::ErrorKind::AddrInUse => return Ok(None),
+                Err(error) if ip.is_ipv6() && ipv6_unavailable(&error) => {
+                    tracing::debug!(%error, "no IPv6 loopback; X11 display on IPv4 only");
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(Some(listeners))
+    }
+
+    /// Listens on the first display from [`X11_DISPLAY_OFFSET`] up that is
+    /// free on every loopback address.
     async fn bind(client: Client, request: &X11Request) -> io::Result<Self> {
         for number in X11_DISPLAY_OFFSET..X11_DISPLAY_OFFSET + X11_MAX_DISPLAYS {
-            let address = SocketAddr::from((Ipv4Addr::LOCALHOST, X11_BASE_PORT + number));
-            let listener = match TcpListener::bind(address).await {
-                Ok(listener) => listener,
-                Err(error) if error.kind() == io::ErrorKind::AddrInUse => continue,
-                Err(error) => return Err(error),
-            };
-            tracing::debug!(display = number, "X11 display listening");
+            let Some(listeners) = Self::bind_display(number).await? else { continue };
+            tracing::debug!(display = number, addresses = listeners.len(), "X11 display listening");
             let single = request.single_connection;
             let accept = tokio::spawn(async move {
                 loop {
-                    match listener.accept().await {
+                    match accept_any(&listeners).await {
                         Ok((socket, peer)) => {
                             tokio::spawn(forward_x11(client.clone(), socket, peer));
                             // sshd's "single connection": the display closes after its first client.
@@ -187,6 +216,17 @@ impl Drop for X11Display {
     fn drop(&mut self) {
         self.accept.abort();
     }
+}
+
+/// The next connection on any of `listeners`.
+async fn accept_any(listeners: &[TcpListener]) -> io::Result<(TcpStream, SocketAddr)> {
+    std::future::poll_fn(|cx| {
+        listeners.iter().find_map(|listener| match listener.poll_accept(cx) {
+            Poll::Ready(accepted) => Some(Poll::Ready(accepted)),
+            Poll::Pending => None,
+        }).unwrap_or(Poll::Pending)
+    })
+    .await
 }
 
 /// Carries one X11 connection over an `x11` channel until both sides are done.

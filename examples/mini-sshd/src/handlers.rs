@@ -176,7 +176,7 @@ impl MiniSshd {
         true
     }
 
-    /// Signals reach the running body as `ChannelEvent::Signal`, which sends them to the child.
+    /// Signals reach the running body as `ChannelEvent::Signal`, which sends them to the child's process group.
     #[signal]
     async fn signal(&self) -> bool {
         true

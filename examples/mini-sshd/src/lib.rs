@@ -12,10 +12,10 @@
 //! | pipes | without a pty stdin, stdout and stderr stay apart; stdin closes at the client's EOF |
 //! | pseudo-terminal | `#[pty]` allows it; TERM, size and modes from the request, `window-change` resizes it |
 //! | env | `#[env]` accepts names matching `--accept-env` globs (default `LANG`, `LC_*`) |
-//! | signals | `#[signal]` allows them; the child gets them, and its death by one is reported as `exit-signal` |
+//! | signals | `#[signal]` allows them; the child's process group gets them (every child leads a session of its own, as under sshd), and its death by one is reported as `exit-signal` |
 //! | TCP forwarding | `--allow-tcp-forwarding`: `#[channel(direct_tcpip)]` answers `ssh -L` within a `PermitOpen` list (`--permit-open`), `#[tcpip_forward]` allows `ssh -R` within the framework's limits |
 //! | agent forwarding | `--allow-agent-forwarding`: `#[agent]` allows `ssh -A`; children get `SSH_AUTH_SOCK`, an `AgentListener` made with the `Client` extractor |
-//! | X11 forwarding | `--allow-x11-forwarding`: `#[x11]` allows `ssh -X`; children get `DISPLAY`, a TCP display whose connections `Client::open_x11` carries to the client |
+//! | X11 forwarding | `--allow-x11-forwarding`: `#[x11]` allows `ssh -X`; children get `DISPLAY`, a TCP display on every loopback address whose connections `Client::open_x11` carries to the client |
 //!
 //! [`build`] makes the server and its startup line; the `mini-sshd` binary
 //! prints that line and serves until Ctrl-C or SIGTERM. The same works

@@ -2,6 +2,12 @@
 //! stderr apart) or on a pseudo-terminal, with the channel's stdin, signals
 //! and window changes delivered while it runs, and its exit reported as
 //! `exit-status` or `exit-signal`.
+//!
+//! Every child leads a session and process group of its own, as under sshd
+//! (which calls `setsid()` for each): `kill 0` in a command reaches only what
+//! the command started, never the server. Signal requests go to the whole
+//! group, and a child still running when its channel goes away (client gone,
+//! channel closed, server stopping) is killed with its whole group.
 
 use std::future::Future;
 use std::io;
@@ -14,6 +20,7 @@ use std::time::Duration;
 
 use nix::sys::signal as nix_signal;
 use nix::unistd::Pid;
+use process_wrap::tokio::{CommandWrapper, ProcessSession};
 use rustix::termios::{self, ControlModes, InputModes, LocalModes, OptionalActions, OutputModes, SpecialCodeIndex};
 use ssh_framework::channel::{Events, Output, Stdin};
 use ssh_framework::{ChannelEvent, ChannelIo, ExitStatus, PtyRequest, Signal, WindowSize};
@@ -43,6 +50,9 @@ pub(crate) struct Launch {
 }
 
 impl Launch {
+    /// The command, without a new session yet: the pty path gets one (with the
+    /// terminal as its controlling terminal) from pty-process, the pipe path
+    /// from [`Launch::piped_command`].
     fn command(&self) -> tokio::process::Command {
         let mut command = tokio::process::Command::new(&self.program);
         command
@@ -54,6 +64,72 @@ impl Launch {
             // The channel may go away at any time (client gone, body aborted): never leave the child behind.
             .kill_on_drop(true);
         command
+    }
+
+    /// The command in a session and process group of its own, without a controlling terminal.
+    fn piped_command(&self) -> io::Result<tokio::process::Command> {
+        let mut command = self.command();
+        // process-wrap's `ProcessSession` is used for its pre-spawn hook alone:
+        // `setsid()` in the child between fork and exec, a step that needs
+        // `unsafe` (`pre_exec`), which this workspace forbids, while std's
+        // `CommandExt::setsid` is unstable. Its child wrapper is not used: it
+        // would wait for the whole group, where sshd waits for the child only.
+        let unused = process_wrap::tokio::CommandWrap::from(tokio::process::Command::new(&self.program));
+        ProcessSession.pre_spawn(&mut command, &unused)?;
+        Ok(command)
+    }
+}
+
+/// The process group a child leads (its id is the child's pid).
+///
+/// The group is signalled only while the child is not reaped: until then its
+/// pid, and so the group id, cannot name another process or group. Dropped
+/// before that (the channel went away), it kills the whole group, which the
+/// child's own kill-on-drop would not reach.
+#[derive(Debug)]
+struct ProcessGroup {
+    id: Option<Pid>,
+    reaped: AtomicBool,
+}
+
+impl ProcessGroup {
+    fn new(pid: Option<u32>) -> Self {
+        ProcessGroup { id: pid.and_then(|p| i32::try_from(p).ok()).map(Pid::from_raw), reaped: AtomicBool::new(false) }
+    }
+
+    /// The child was reaped: from now on the group is never signalled.
+    fn reaped(&self) {
+        self.reaped.store(true, Ordering::Relaxed);
+    }
+
+    /// Sends `signal` to every process of the group, unless the child was reaped.
+    fn signal(&self, signal: nix_signal::Signal) -> nix::Result<()> {
+        match self.id {
+            Some(id) if !self.reaped.load(Ordering::Relaxed) => nix_signal::killpg(id, signal),
+            _ => Ok(()),
+        }
+    }
+
+    /// Delivers a client's `signal` request to the group.
+    fn deliver(&self, signal: &Signal) {
+        match format!("SIG{}", signal.name()).parse::<nix_signal::Signal>() {
+            Ok(sig) => {
+                tracing::debug!(pgid = ?self.id, %signal, "delivering signal to the process group");
+                if let Err(error) = self.signal(sig) {
+                    tracing::debug!(pgid = ?self.id, %signal, %error, "signal not delivered");
+                }
+            }
+            Err(_) => tracing::debug!(%signal, "unknown signal; ignored"),
+        }
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        // ESRCH (the group is already gone) is the usual answer once the child exited.
+        if !self.reaped.load(Ordering::Relaxed) && self.signal(nix_signal::Signal::SIGKILL).is_ok() {
+            tracing::debug!(pgid = ?self.id, "session gone; process group killed");
+        }
     }
 }
 
@@ -81,13 +157,17 @@ async fn report_spawn_failure(output: &mut Output, launch: &Launch, error: &io::
 /// Pipes: stdin, stdout and stderr kept apart; the child's stdin closes at the client's EOF.
 async fn run_piped(launch: &Launch, io: ChannelIo) -> io::Result<ExitStatus> {
     let (stdin, mut stdout, mut stderr, mut events) = io.split();
-    let mut command = launch.command();
-    command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = match command.spawn() {
+    let spawned = launch.piped_command().and_then(|mut command| {
+        command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        command.spawn()
+    });
+    let mut child = match spawned {
         Ok(child) => child,
         Err(error) => return report_spawn_failure(&mut stderr, launch, &error).await,
     };
     let pid = child.id();
+    // Declared after `child`, so dropped before it: the group is killed while the child's pid still holds its id.
+    let group = ProcessGroup::new(pid);
     tracing::debug!(pid, "started on pipes");
     let (Some(child_stdin), Some(child_stdout), Some(child_stderr)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())
@@ -107,12 +187,14 @@ async fn run_piped(launch: &Launch, io: ChannelIo) -> io::Result<ExitStatus> {
         // A failed write means the client is gone; the child is killed when dropped.
         out?;
         err?;
-        child.wait().await
+        let status = child.wait().await;
+        group.reaped();
+        status
     };
     // Without a pty there is no terminal to resize: only signals matter.
     supervise(output, input, &mut events, |event| {
         if let ChannelEvent::Signal(signal) = event {
-            deliver(pid, &signal);
+            group.deliver(&signal);
         }
     })
     .await
@@ -182,13 +264,14 @@ async fn run_on_pty(launch: &Launch, request: &PtyRequest, io: ChannelIo) -> io:
         Err(error) => return report_spawn_failure(&mut stderr, &launch, &io::Error::other(error)).await,
     };
     let pid = child.id();
+    // pty-process made the child a session leader; see `run_piped` for the drop order.
+    let group = ProcessGroup::new(pid);
     tracing::debug!(pid, term = %request.term, "started on a pty");
     let (mut reader, writer) = pty.into_split();
 
     // A terminal has no half-close: at the client's EOF input just stops, as with OpenSSH.
     let input = feed(stdin, writer);
     // Output goes on draining after the child is reaped; its pid may be reused by then.
-    let reaped = AtomicBool::new(false);
     let output = async {
         let mut buffer = vec![0u8; BUFFER];
         let mut status = None;
@@ -202,7 +285,7 @@ async fn run_on_pty(launch: &Launch, request: &PtyRequest, io: ChannelIo) -> io:
                     Err(error) => return Err(error),
                 },
                 exited = child.wait(), if status.is_none() => {
-                    reaped.store(true, Ordering::Relaxed);
+                    group.reaped();
                     status = Some(exited?);
                     continue;
                 }
@@ -216,11 +299,15 @@ async fn run_on_pty(launch: &Launch, request: &PtyRequest, io: ChannelIo) -> io:
         stdout.flush().await?;
         match status {
             Some(status) => Ok(status),
-            None => child.wait().await,
+            None => {
+                let status = child.wait().await;
+                group.reaped();
+                status
+            }
         }
     };
     supervise(output, input, &mut events, |event| match event {
-        ChannelEvent::Signal(signal) if !reaped.load(Ordering::Relaxed) => deliver(pid, &signal),
+        ChannelEvent::Signal(signal) => group.deliver(&signal),
         ChannelEvent::WindowChange(size) => {
             if let Err(error) = termios::tcsetwinsize(&resizer, pty_winsize(size)) {
                 tracing::debug!(%error, "resize failed");
@@ -283,20 +370,6 @@ pub(crate) fn exit_status(status: std::process::ExitStatus) -> ExitStatus {
             Err(_) => ExitStatus::Code(128 + number as u32),
         },
         None => ExitStatus::FAILURE,
-    }
-}
-
-/// Sends the client's `signal` request to the child.
-fn deliver(pid: Option<u32>, signal: &Signal) {
-    let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) else { return };
-    match format!("SIG{}", signal.name()).parse::<nix_signal::Signal>() {
-        Ok(sig) => {
-            tracing::debug!(pid, %signal, "delivering signal");
-            if let Err(error) = nix_signal::kill(Pid::from_raw(pid), sig) {
-                tracing::debug!(pid, %signal, %error, "signal not delivered");
-            }
-        }
-        Err(_) => tracing::debug!(%signal, "unknown signal; ignored"),
     }
 }
 

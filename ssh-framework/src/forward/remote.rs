@@ -115,15 +115,17 @@ impl Listeners {
         }
     }
 
-    /// Binds an allowed `streamlocal-forward@openssh.com` and starts its listener.
+    /// Binds an allowed `streamlocal-forward@openssh.com`, its socket without
+    /// the permission bits of `mask`, and starts its listener.
     pub(crate) fn listen_unix(
         &mut self,
         path: &str,
+        mask: u32,
         connection: &Arc<Connection>,
         slots: &ForwardSlots,
         span: &tracing::Span,
     ) -> bool {
-        let listener = match tokio::net::UnixListener::bind(path) {
+        let listener = match bind_unix(path, mask) {
             Ok(l) => l,
             Err(error) => {
                 tracing::info!(parent: span, %error, path, "streamlocal-forward bind failed");
@@ -223,6 +225,37 @@ fn spawn_listener<L: ForwardListener>(
         }
     };
     tokio::spawn(task.instrument(span.clone()))
+}
+
+/// Listens on a new Unix socket at `path` with mode `0o777 & !mask` (less the
+/// process umask) from the moment the file exists.
+///
+/// OpenSSH sets the umask around `bind`; the umask is per process, and here
+/// other threads create files meanwhile. Linux instead takes the new file's
+/// mode from the socket's own inode, less the umask, so the mode is set on
+/// the socket before `bind`. Where a platform ignores that, the check after
+/// `bind` removes the socket and refuses the forward.
+fn bind_unix(path: &str, mask: u32) -> std::io::Result<tokio::net::UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+
+    use socket2::{Domain, SockAddr, Socket, Type};
+
+    let mode = 0o777 & !mask;
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    rustix::fs::fchmod(&socket, rustix::fs::Mode::from_raw_mode(mode))?;
+    socket.bind(&SockAddr::unix(path)?)?;
+    let created = std::fs::symlink_metadata(path).map(|m| m.permissions().mode() & 0o777);
+    if !created.as_ref().is_ok_and(|created| created & !mode == 0) {
+        let _ = std::fs::remove_file(path);
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("the socket was not created with mode {mode:o} or stricter ({created:?})"),
+        ));
+    }
+    // OpenSSH's listen backlog for forwarded sockets.
+    socket.listen(128)?;
+    socket.set_nonblocking(true)?;
+    tokio::net::UnixListener::from_std(std::os::fd::OwnedFd::from(socket).into())
 }
 
 /// The address a remote forward binds, under the `GatewayPorts` policy.

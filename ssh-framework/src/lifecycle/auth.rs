@@ -22,6 +22,12 @@ use crate::auth::{Auth, Factors, Method, MethodSet, PromptRound, Prompter};
 use crate::extensions::Extensions;
 use crate::request::{RequestKind, Response};
 
+/// `set` as a failure lists it: `none` is never named (RFC 4252 §5.2).
+fn advertised(mut set: MethodSet) -> MethodSet {
+    set.remove(Method::None);
+    set
+}
+
 /// Keyboard-interactive rounds one handler may ask before it is cut off.
 const MAX_PROMPT_ROUNDS: usize = 16;
 /// Authentication requests of any kind on one connection (partial successes and probes
@@ -71,12 +77,15 @@ pub(crate) struct Authentication {
     before_auth: Option<Extensions>,
     /// Held while unauthenticated; counts toward `max_startups`.
     startup_permit: Option<OwnedSemaphorePermit>,
+    /// The method list russh holds: the last one given to it, which it sends
+    /// by itself when it refuses a request without asking us (a signed
+    /// `publickey` request whose key the probe check refused, a bad signature).
+    held: MethodSet,
 }
 
 impl Authentication {
     pub(crate) fn new(shared: Arc<Shared>, decider: Decider, startup_permit: OwnedSemaphorePermit) -> Self {
         Authentication {
-            shared,
             decider,
             record: Record::default(),
             failures: 0,
@@ -86,6 +95,8 @@ impl Authentication {
             attempt_key: None,
             before_auth: None,
             startup_permit: Some(startup_permit),
+            held: advertised(shared.routes.methods()),
+            shared,
         }
     }
 
@@ -117,7 +128,9 @@ impl Authentication {
         }
     }
 
-    fn reject(allowed: MethodSet, partial: bool) -> server::Auth {
+    /// A failure listing `allowed`, which russh then holds.
+    fn reject(&mut self, allowed: MethodSet, partial: bool) -> server::Auth {
+        self.held = advertised(allowed);
         server::Auth::Reject { proceed_with_methods: Some(allowed.to_russh()), partial_success: partial }
     }
 
@@ -141,7 +154,7 @@ impl Authentication {
         } else if matches!(method, Method::Password | Method::KeyboardInteractive) {
             tokio::time::sleep_until(started + self.shared.limits.rejection_delay).await;
         }
-        Self::reject(allowed, false)
+        self.reject(allowed, false)
     }
 
     /// Records `method` as passed (with its key, for `publickey`).
@@ -186,7 +199,7 @@ impl Authentication {
                 self.pass(method);
                 self.record.next = Some(next);
                 tracing::info!(parent: self.decider.span(), method = method.as_str(), user, next = %next, "partial success");
-                Self::reject(next, true)
+                self.reject(next, true)
             }
             Auth::Reject => {
                 self.decider.connection().replace_extensions(before);
@@ -229,21 +242,35 @@ impl Authentication {
 
     /// A probe proves nothing: no handler is called and nothing is recorded.
     /// Keys not yet rejected for this user get PK_OK so the client signs.
+    ///
+    /// russh also asks this of a signed request that no probe preceded, and
+    /// if refused here, sends the list it holds instead of ours. So a refusal
+    /// stands only when that list is this user's; otherwise the request goes
+    /// on to [`publickey`](Self::publickey), which refuses it with the right
+    /// list (a probe costs the client one signature more).
     pub(crate) async fn publickey_offered(&mut self, user: &str, key: &PublicKey) -> Result<server::Auth, HandlerError> {
         let started = Instant::now();
         self.begin(user)?;
         let allowed = self.allowed(user).await;
-        if !allowed.contains(Method::PublicKey) || self.record.rejected_keys.contains(key) {
+        let refused = !allowed.contains(Method::PublicKey) || self.record.rejected_keys.contains(key);
+        if refused && self.held == advertised(allowed) {
             return Ok(self.fail(Method::PublicKey, allowed, started).await);
         }
         Ok(server::Auth::Accept)
     }
 
-    /// A signed request whose signature russh verified.
+    /// A signed request whose signature russh verified (a key already refused
+    /// for this user stays refused).
     pub(crate) async fn publickey(&mut self, user: &str, key: &PublicKey) -> Result<server::Auth, HandlerError> {
         let kind = RequestKind::AuthPublicKey { user: user.to_owned(), key: key.clone() };
         // russh's probe and the signed request are one attempt: undo the probe's count.
         self.requests = self.requests.saturating_sub(1);
+        if self.record.user.as_deref() == Some(user) && self.record.rejected_keys.contains(key) {
+            let started = Instant::now();
+            self.begin(user)?;
+            let allowed = self.allowed(user).await;
+            return Ok(self.fail(Method::PublicKey, allowed, started).await);
+        }
         self.attempt_key = Some(key.clone());
         let result = self.attempt(Method::PublicKey, user, kind).await;
         self.attempt_key = None;

@@ -299,7 +299,8 @@ impl server::Handler for ConnectionHandler {
             return Ok(false);
         }
         let connection = self.decider.connection().clone();
-        Ok(self.listeners.listen_unix(socket_path, &connection, &self.forward_slots, &span))
+        let mask = self.shared.limits.stream_local_bind_mask;
+        Ok(self.listeners.listen_unix(socket_path, mask, &connection, &self.forward_slots, &span))
     }
 
     async fn cancel_streamlocal_forward(&mut self, socket_path: &str, _session: &mut server::Session) -> Result<bool, Self::Error> {

@@ -3,5 +3,6 @@
 //! by russh's client for what `ssh` never does on purpose.
 
 mod keyboard_interactive;
+mod methods;
 mod password;
 mod publickey;

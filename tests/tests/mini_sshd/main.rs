@@ -7,6 +7,7 @@
 
 mod auth;
 mod forwarding;
+mod security;
 mod sessions;
 mod signals;
 
