@@ -732,4 +732,62 @@ mod tests {
         }
         assert_eq!(parse_times(b"T1700000000 0 1700000001 0").unwrap(), Times { mtime: 1_700_000_000, atime: 1_700_000_001 });
     }
+
+    /// A generated directory `big` of `entries` empty files, listed 100 at a
+    /// time, that records the most entries listed but not yet opened.
+    struct Generated {
+        entries: usize,
+        listed: std::sync::atomic::AtomicUsize,
+        opened: std::sync::atomic::AtomicUsize,
+        most_pending: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Backend for Generated {
+        type File = ();
+        type Dir = usize;
+
+        async fn open(&self, _: &Path, _: OpenFlags, _: &FileAttributes) -> io::Result<()> {
+            use std::sync::atomic::Ordering::Relaxed;
+            let opened = self.opened.fetch_add(1, Relaxed) + 1;
+            self.most_pending.fetch_max(self.listed.load(Relaxed) - opened + 1, Relaxed);
+            Ok(())
+        }
+
+        async fn read(&self, _: &(), _: u64, _: &mut ReadBuffer) -> io::Result<()> {
+            Ok(())
+        }
+
+        async fn fstat(&self, _: &()) -> io::Result<FileAttributes> {
+            Ok(FileAttributes::file(0, 0o644))
+        }
+
+        async fn stat(&self, path: &Path) -> io::Result<FileAttributes> {
+            Ok(if path == Path::new("big") { FileAttributes::directory(0o755) } else { FileAttributes::file(0, 0o644) })
+        }
+
+        async fn opendir(&self, _: &Path) -> io::Result<usize> {
+            Ok(0)
+        }
+
+        async fn readdir(&self, next: &mut usize) -> io::Result<Vec<crate::sftp::DirEntry>> {
+            let end = (*next + 100).min(self.entries);
+            let batch = (*next..end).map(|i| crate::sftp::DirEntry::new(format!("f{i}"), FileAttributes::file(0, 0o644))).collect();
+            self.listed.fetch_add(end - *next, std::sync::atomic::Ordering::Relaxed);
+            *next = end;
+            Ok(batch)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_download_holds_one_batch_of_entries_whatever_the_directory_size() {
+        let backend = Generated { entries: 100_000, listed: Default::default(), opened: Default::default(), most_pending: Default::default() };
+        let options = Options { from: true, recursive: true, paths: vec![PathBuf::from("big")], ..Options::default() };
+        let mut source = Source { backend: &backend, options: &options, files: None, errors: 0 };
+        // A client that accepts everything: every answer is `\0`.
+        let mut client = tokio::io::BufReader::new(tokio::io::repeat(0));
+        source.run(&mut client, &mut tokio::io::sink()).await.unwrap();
+        use std::sync::atomic::Ordering::Relaxed;
+        assert_eq!((source.errors, backend.opened.load(Relaxed)), (0, 100_000));
+        assert!(backend.most_pending.load(Relaxed) <= 100, "{} entries held at once", backend.most_pending.load(Relaxed));
+    }
 }
