@@ -276,7 +276,7 @@ impl ServerBuilder {
         }
         let nofile = raise_open_file_limit();
         let (max_open_files, max_open_files_per_user) = self.limits.open_files(nofile);
-        tracing::debug!(nofile, max_open_files, max_open_files_per_user, "open-file budget");
+        tracing::info!(nofile, max_open_files, max_open_files_per_user, "open-file limit and the SFTP and SCP budget");
         let (shutdown, _) = watch::channel(Phase::Running);
         Ok(Server {
             shared: Arc::new(Shared {

@@ -75,6 +75,11 @@ impl fmt::Debug for UserFiles {
 }
 
 impl UserFiles {
+    /// The most this user may hold open.
+    pub(crate) fn share(&self) -> usize {
+        self.budget.max_per_user
+    }
+
     /// Takes one open file from the budget; `Err` ("Too many open files")
     /// when the user's share or the server's budget is spent.
     pub(crate) fn open(&self) -> io::Result<OpenFile> {

@@ -121,7 +121,8 @@ impl<B: Backend> Sftp<B> {
         self
     }
 
-    /// How many files and directories a session may hold open (at most 65,536).
+    /// How many files and directories a session may hold open (at most 65,536),
+    /// within what the server's budget leaves the user (see [`Sftp::serve`]).
     pub fn max_handles(mut self, n: usize) -> Self {
         self.config.max_handles = n.clamp(1, 1 << 16);
         self

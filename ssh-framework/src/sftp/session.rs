@@ -20,8 +20,11 @@
 //!
 //! Memory is bounded: a packet may be at most [`MAX_PACKET`] long, at most
 //! `max_in_flight` requests are read ahead (a request's permit is returned
-//! only once its response is written), and at most `max_handles` files and
-//! directories are open.
+//! only once its response is written), at most `max_handles` files and
+//! directories are open (fewer when the user's share of the server's budget,
+//! [`budget`](super::budget), is spent), and a listing reply is at most
+//! [`MAX_NAMES_REPLY`](protocol::MAX_NAMES_REPLY) long, the rest of the
+//! backend's batch waiting for the next `SSH_FXP_READDIR`.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
@@ -661,7 +664,10 @@ async fn execute<B: Backend>(
             Err(e) => error_status(id, &e),
         },
         Request::Limits => {
-            let handles = shared.handles().max as u64;
+            let table = shared.handles();
+            // The session's bound, or the user's share of the server's budget when smaller.
+            let handles = table.budget.as_ref().map_or(table.max, |b| b.share().min(table.max)) as u64;
+            drop(table);
             protocol::limits(id, MAX_PACKET as u64, MAX_IO as u64, MAX_IO as u64, handles)
         }
         Request::Unsupported { kind, extension } => {
