@@ -15,6 +15,8 @@ use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::io::StreamReader;
 
+use crate::sftp::budget::UserFiles;
+
 /// A POSIX signal name as carried by SSH `signal` and `exit-signal` messages
 /// (RFC 4254 §6.9, §6.10), without the `SIG` prefix.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -422,6 +424,9 @@ pub struct ChannelIo {
     pub stderr: Output,
     /// Window-change and signal events for the running body.
     pub events: Events,
+    /// The user's share of the server's open-file budget, which the built-in
+    /// SFTP and SCP servers take their handles from.
+    pub(crate) open_files: Option<UserFiles>,
 }
 
 impl ChannelIo {
@@ -431,6 +436,7 @@ impl ChannelIo {
             stdout: Output { inner: Box::pin(write.make_writer()) },
             stderr: Output { inner: Box::pin(write.make_writer_ext(Some(1))) },
             events,
+            open_files: None,
         }
     }
 

@@ -20,6 +20,10 @@ pub(crate) struct Limits {
     /// Permission bits cleared on the sockets of remote Unix-socket forwards
     /// (OpenSSH's `StreamLocalBindMask`).
     pub(crate) stream_local_bind_mask: u32,
+    /// `None`: derived from the open-file limit ([`Limits::open_files`]).
+    pub(crate) max_open_files: Option<usize>,
+    /// `None`: derived from `max_open_files` ([`Limits::open_files`]).
+    pub(crate) max_open_files_per_user: Option<usize>,
 }
 
 impl Default for Limits {
@@ -38,7 +42,29 @@ impl Default for Limits {
             allow_privileged_ports: false,
             // Owner read and write only (0600), as OpenSSH.
             stream_local_bind_mask: 0o177,
+            max_open_files: None,
+            max_open_files_per_user: None,
         }
+    }
+}
+
+impl Limits {
+    /// The budget of files and directories SFTP and SCP sessions may hold open,
+    /// server-wide and per user, for a process allowed `nofile` descriptors.
+    ///
+    /// By default half the descriptors go to open files; the other half stays
+    /// for what a budget cannot count: sockets of connections and forwards,
+    /// pipes and terminals of child processes, listeners and the runtime's own.
+    /// A user may hold a quarter of the files, so no one user can stop the
+    /// others from opening any. With the common limit of 1,024 that is 512 and
+    /// 128 (OpenSSH's client holds one handle per transfer); with 524,288 (the
+    /// usual hard limit, which the server raises its soft limit to at start-up)
+    /// 262,144 and 65,536.
+    pub(crate) fn open_files(&self, nofile: u64) -> (usize, usize) {
+        let derived = usize::try_from(nofile / 2).unwrap_or(usize::MAX).max(1);
+        let max = self.max_open_files.unwrap_or(derived).max(1);
+        let per_user = self.max_open_files_per_user.unwrap_or(max / 4).clamp(1, max);
+        (max, per_user)
     }
 }
 

@@ -40,6 +40,7 @@ use bytes::Bytes;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::channel::{ChannelIo, Command, ExitStatus};
+use crate::sftp::budget::{self, OpenFile, UserFiles};
 use crate::sftp::{Backend, FileAttributes, OpenFlags, ReadBuffer, Times};
 
 /// Bytes moved per read or write of file data.
@@ -86,7 +87,14 @@ impl<B: Backend> Scp<B> {
     ///
     /// Returns exit status 0 when every file was copied, 1 otherwise (the
     /// client has then been told why, as the protocol does).
-    pub async fn serve(self, command: &Command, io: ChannelIo) -> ExitStatus {
+    ///
+    /// Files and directories it opens count against the server's budget
+    /// ([`ServerBuilder::max_open_files`](crate::ServerBuilder::max_open_files)):
+    /// one beyond it is reported to the client as "Too many open files". A
+    /// download (`-f -r`) holds one directory open per level it descends, and
+    /// one batch of entries per level in memory, whatever the directories' sizes.
+    pub async fn serve(self, command: &Command, mut io: ChannelIo) -> ExitStatus {
+        let files = io.open_files.take();
         let (stdin, mut stdout, _stderr, _events) = io.split();
         let mut stdin = tokio::io::BufReader::new(stdin);
         let options = match parse_command(command.as_str()) {
@@ -100,10 +108,10 @@ impl<B: Backend> Scp<B> {
         let span = tracing::debug_span!("scp", mode = if options.to { "sink" } else { "source" });
         let run = async {
             if options.to {
-                let mut sink = Sink { backend: &*self.backend, options: &options, errors: 0 };
+                let mut sink = Sink { backend: &*self.backend, options: &options, files: files.as_ref(), errors: 0 };
                 sink.run(&mut stdin, &mut stdout).await.map(|()| sink.errors)
             } else {
-                let mut source = Source { backend: &*self.backend, options: &options, errors: 0 };
+                let mut source = Source { backend: &*self.backend, options: &options, files: files.as_ref(), errors: 0 };
                 source.run(&mut stdin, &mut stdout).await.map(|()| source.errors)
             }
         };
@@ -237,6 +245,7 @@ async fn is_dir<B: Backend>(backend: &B, path: &Path) -> bool {
 struct Sink<'a, B> {
     backend: &'a B,
     options: &'a Options,
+    files: Option<&'a UserFiles>,
     errors: u32,
 }
 
@@ -419,11 +428,17 @@ impl<B: Backend> Sink<'_, B> {
         let flags = OpenFlags { write: true, create: true, truncate: true, ..Default::default() };
         let create = FileAttributes { permissions: Some(entry.mode), ..Default::default() };
         let mut failure = None;
-        let file = match self.backend.open(dest, flags, &create).await {
-            Ok(f) => Some(f),
+        let (file, _counted) = match budget::open(self.files) {
+            Ok(counted) => match self.backend.open(dest, flags, &create).await {
+                Ok(f) => (Some(f), counted),
+                Err(e) => {
+                    failure = Some(e);
+                    (None, None)
+                }
+            },
             Err(e) => {
                 failure = Some(e);
-                None
+                (None, None)
             }
         };
         // The data comes whether or not it can be stored: read it all.
@@ -470,6 +485,7 @@ impl<B: Backend> Sink<'_, B> {
 struct Source<'a, B> {
     backend: &'a B,
     options: &'a Options,
+    files: Option<&'a UserFiles>,
     errors: u32,
 }
 
@@ -556,12 +572,24 @@ impl<B: Backend> Source<'_, B> {
                 if !response(r).await? {
                     return Ok(());
                 }
-                match self.list(path).await {
-                    Ok(children) => {
-                        for child in children {
-                            self.send(r, w, &path.join(child), depth + 1).await?;
+                // Streamed batch by batch: memory does not grow with the directory.
+                match self.opendir(path).await {
+                    Ok((mut dir, _counted)) => loop {
+                        let batch = match self.backend.readdir(&mut dir).await {
+                            Ok(batch) if batch.is_empty() => break,
+                            Ok(batch) => batch,
+                            Err(e) => {
+                                self.errors += 1;
+                                report(w, &describe(path, &e)).await?;
+                                break;
+                            }
+                        };
+                        for entry in batch {
+                            if entry.name != "." && entry.name != ".." {
+                                self.send(r, w, &path.join(entry.name), depth + 1).await?;
+                            }
                         }
-                    }
+                    },
                     Err(e) => {
                         self.errors += 1;
                         report(w, &describe(path, &e)).await?;
@@ -580,18 +608,10 @@ impl<B: Backend> Source<'_, B> {
         })
     }
 
-    async fn list(&self, path: &Path) -> io::Result<Vec<PathBuf>> {
-        let mut dir = self.backend.opendir(path).await?;
-        let mut names = Vec::new();
-        loop {
-            let batch = self.backend.readdir(&mut dir).await?;
-            if batch.is_empty() {
-                break;
-            }
-            names.extend(batch.into_iter().map(|e| PathBuf::from(e.name)).filter(|n| n != Path::new(".") && n != Path::new("..")));
-        }
-        names.sort();
-        Ok(names)
+    /// Opens a directory, counted in the budget while it is open.
+    async fn opendir(&self, path: &Path) -> io::Result<(B::Dir, Option<OpenFile>)> {
+        let counted = budget::open(self.files)?;
+        Ok((self.backend.opendir(path).await?, counted))
     }
 
     async fn send_times<R, W>(&mut self, r: &mut R, w: &mut W, attrs: &FileAttributes) -> io::Result<bool>
@@ -623,6 +643,13 @@ impl<B: Backend> Source<'_, B> {
         W: AsyncWrite + Unpin + Send,
     {
         let flags = OpenFlags { read: true, ..Default::default() };
+        let counted = match budget::open(self.files) {
+            Ok(counted) => counted,
+            Err(e) => {
+                self.errors += 1;
+                return report(w, &describe(path, &e)).await;
+            }
+        };
         let file = match self.backend.open(path, flags, &FileAttributes::default()).await {
             Ok(f) => f,
             Err(e) => {
@@ -664,6 +691,7 @@ impl<B: Backend> Source<'_, B> {
             offset += data.len() as u64;
         }
         let _ = self.backend.close(file).await;
+        drop(counted);
         match failure {
             None => w.write_all(b"\0").await?,
             Some(e) => {
@@ -703,5 +731,63 @@ mod tests {
             assert!(parse_entry(bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
         assert_eq!(parse_times(b"T1700000000 0 1700000001 0").unwrap(), Times { mtime: 1_700_000_000, atime: 1_700_000_001 });
+    }
+
+    /// A generated directory `big` of `entries` empty files, listed 100 at a
+    /// time, that records the most entries listed but not yet opened.
+    struct Generated {
+        entries: usize,
+        listed: std::sync::atomic::AtomicUsize,
+        opened: std::sync::atomic::AtomicUsize,
+        most_pending: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Backend for Generated {
+        type File = ();
+        type Dir = usize;
+
+        async fn open(&self, _: &Path, _: OpenFlags, _: &FileAttributes) -> io::Result<()> {
+            use std::sync::atomic::Ordering::Relaxed;
+            let opened = self.opened.fetch_add(1, Relaxed) + 1;
+            self.most_pending.fetch_max(self.listed.load(Relaxed) - opened + 1, Relaxed);
+            Ok(())
+        }
+
+        async fn read(&self, _: &(), _: u64, _: &mut ReadBuffer) -> io::Result<()> {
+            Ok(())
+        }
+
+        async fn fstat(&self, _: &()) -> io::Result<FileAttributes> {
+            Ok(FileAttributes::file(0, 0o644))
+        }
+
+        async fn stat(&self, path: &Path) -> io::Result<FileAttributes> {
+            Ok(if path == Path::new("big") { FileAttributes::directory(0o755) } else { FileAttributes::file(0, 0o644) })
+        }
+
+        async fn opendir(&self, _: &Path) -> io::Result<usize> {
+            Ok(0)
+        }
+
+        async fn readdir(&self, next: &mut usize) -> io::Result<Vec<crate::sftp::DirEntry>> {
+            let end = (*next + 100).min(self.entries);
+            let batch = (*next..end).map(|i| crate::sftp::DirEntry::new(format!("f{i}"), FileAttributes::file(0, 0o644))).collect();
+            self.listed.fetch_add(end - *next, std::sync::atomic::Ordering::Relaxed);
+            *next = end;
+            Ok(batch)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_download_holds_one_batch_of_entries_whatever_the_directory_size() {
+        let backend = Generated { entries: 100_000, listed: Default::default(), opened: Default::default(), most_pending: Default::default() };
+        let options = Options { from: true, recursive: true, paths: vec![PathBuf::from("big")], ..Options::default() };
+        let mut source = Source { backend: &backend, options: &options, files: None, errors: 0 };
+        // A client that accepts everything: every answer is `\0`.
+        let mut client = tokio::io::BufReader::new(tokio::io::repeat(0));
+        source.run(&mut client, &mut tokio::io::sink()).await.unwrap();
+        use std::sync::atomic::Ordering::Relaxed;
+        assert_eq!((source.errors, backend.opened.load(Relaxed)), (0, 100_000));
+        assert!(backend.most_pending.load(Relaxed) <= 100, "{} entries held at once", backend.most_pending.load(Relaxed));
     }
 }

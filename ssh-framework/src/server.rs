@@ -21,6 +21,7 @@ use crate::lifecycle::{self, DisconnectHook, Phase, Shared};
 use crate::limits::{GatewayPorts, Limits, MaxStartups};
 use crate::request::{Request, Response};
 use crate::routes::{Handlers, RouteConflict, Routes};
+use crate::sftp::budget::OpenFiles;
 use crate::stack::Stack;
 
 type LayerFn = Box<dyn FnOnce(Stack) -> Stack + Send>;
@@ -222,6 +223,24 @@ impl ServerBuilder {
         self
     }
 
+    /// Files and directories the built-in SFTP and SCP servers may hold open
+    /// at once for all clients together (default: half the process's
+    /// open-file limit, the other half staying for connections and child
+    /// processes). An open beyond it is refused with "Too many open files".
+    pub fn max_open_files(mut self, n: usize) -> Self {
+        self.limits.max_open_files = Some(n.max(1));
+        self
+    }
+
+    /// Files and directories the built-in SFTP and SCP servers may hold open
+    /// for one user, over all their sessions (default: a quarter of
+    /// [`max_open_files`](ServerBuilder::max_open_files)), so that one user
+    /// cannot stop others from opening files.
+    pub fn max_open_files_per_user(mut self, n: usize) -> Self {
+        self.limits.max_open_files_per_user = Some(n.max(1));
+        self
+    }
+
     /// The software version in the identification string (`SSH-2.0-<id>`).
     pub fn server_id(mut self, id: impl Into<String>) -> Self {
         self.server_id = Some(id.into());
@@ -271,6 +290,9 @@ impl ServerBuilder {
                 .map_err(|e| Error::with_source(ErrorKind::Io, format!("binding {addr}"), e))?;
             listeners.push(listener);
         }
+        let nofile = raise_open_file_limit();
+        let (max_open_files, max_open_files_per_user) = self.limits.open_files(nofile);
+        tracing::info!(nofile, max_open_files, max_open_files_per_user, "open-file limit and the SFTP and SCP budget");
         let (shutdown, _) = watch::channel(Phase::Running);
         Ok(Server {
             shared: Arc::new(Shared {
@@ -281,11 +303,41 @@ impl ServerBuilder {
                 config: Arc::new(config),
                 next_id: AtomicU64::new(1),
                 on_disconnect: self.on_disconnect,
+                open_files: OpenFiles::new(max_open_files, max_open_files_per_user),
             }),
             listeners,
             shutdown,
             tracker: TaskTracker::new(),
         })
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit, as far as the
+/// kernel allows, and returns the soft limit now in force.
+///
+/// Every connection, forward, child process pipe and SFTP handle is a
+/// descriptor of this one process; the common soft limit of 1,024 is a
+/// default kept for programs using `select(2)`, which this server does not.
+/// Children inherit the raised limit.
+fn raise_open_file_limit() -> u64 {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    /// Linux's default `fs.nr_open`: the most a soft limit may be when the hard one is unlimited.
+    const NR_OPEN: u64 = 1 << 20;
+    let limit = getrlimit(Resource::Nofile);
+    let soft = limit.current.unwrap_or(u64::MAX);
+    let hard = limit.maximum.unwrap_or(NR_OPEN);
+    if soft >= hard {
+        return soft;
+    }
+    match setrlimit(Resource::Nofile, Rlimit { current: Some(hard), maximum: limit.maximum }) {
+        Ok(()) => {
+            tracing::info!(from = soft, to = hard, "raised the open-file limit");
+            hard
+        }
+        Err(error) => {
+            tracing::warn!(%error, soft, hard, "cannot raise the open-file limit; keeping it");
+            soft
+        }
     }
 }
 

@@ -35,7 +35,7 @@ impl ConnectionHandler {
     pub(crate) fn new(shared: Arc<Shared>, decider: Decider, startup_permit: OwnedSemaphorePermit) -> Self {
         ConnectionHandler {
             auth: Authentication::new(shared.clone(), decider.clone(), startup_permit),
-            sessions: Sessions::new(decider.clone(), shared.limits.max_sessions),
+            sessions: Sessions::new(decider.clone(), shared.limits.max_sessions, shared.open_files.clone()),
             forward_slots: ForwardSlots::new(shared.limits.max_forward_channels),
             listeners: Listeners::default(),
             shared,

@@ -44,6 +44,8 @@ pub(crate) struct Shared {
     pub(crate) startups: Arc<Semaphore>,
     pub(crate) next_id: AtomicU64,
     pub(crate) on_disconnect: Option<DisconnectHook>,
+    /// What SFTP and SCP sessions may hold open, server-wide and per user.
+    pub(crate) open_files: Arc<crate::sftp::budget::OpenFiles>,
 }
 
 /// Where a server is in its life; connections watch it.

@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::FutureExt;
@@ -22,6 +23,7 @@ use tracing::Instrument;
 use super::Decider;
 use crate::channel::{ChannelEvent, ChannelIo, Events, ExitStatus, Stdin};
 use crate::request::{ChannelBody, RequestKind, Response, SessionInfo};
+use crate::sftp::budget::OpenFiles;
 
 /// Bytes a client may send on a session channel before a shell, exec or subsystem starts.
 const MAX_EARLY_DATA: usize = 1 << 20;
@@ -85,12 +87,14 @@ pub(crate) struct Sessions {
     finished_tx: mpsc::UnboundedSender<(ChannelId, u64)>,
     finished_rx: mpsc::UnboundedReceiver<(ChannelId, u64)>,
     next_token: u64,
+    /// The server's budget of open files, handed to bodies with their [`ChannelIo`].
+    open_files: Arc<OpenFiles>,
 }
 
 impl Sessions {
-    pub(crate) fn new(decider: Decider, max_sessions: usize) -> Self {
+    pub(crate) fn new(decider: Decider, max_sessions: usize, open_files: Arc<OpenFiles>) -> Self {
         let (finished_tx, finished_rx) = mpsc::unbounded_channel();
-        Sessions { decider, max_sessions, channels: HashMap::new(), finished_tx, finished_rx, next_token: 0 }
+        Sessions { decider, max_sessions, channels: HashMap::new(), finished_tx, finished_rx, next_token: 0, open_files }
     }
 
     /// Forgets session channels whose body finished and closed them.
@@ -215,7 +219,8 @@ impl Sessions {
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
         let flow = self.decider.connection().flow().clone();
         let stdin = Stdin::new(std::mem::take(&mut channel.early), channel.early_eof, channel.read.take(), flow);
-        let io = ChannelIo::new(stdin, &write, Events::new(events_rx));
+        let mut io = ChannelIo::new(stdin, &write, Events::new(events_rx));
+        io.open_files = Some(self.open_files.for_user(self.decider.connection().user().unwrap_or_default()));
         channel.events = Some(events_tx);
         let span = channel.span.clone();
         let token = channel.token;

@@ -58,6 +58,7 @@
 //! [`crate::scp`].
 
 mod backend;
+pub(crate) mod budget;
 mod fs;
 mod protocol;
 mod session;
@@ -120,7 +121,8 @@ impl<B: Backend> Sftp<B> {
         self
     }
 
-    /// How many files and directories a session may hold open (at most 65,536).
+    /// How many files and directories a session may hold open (at most 65,536),
+    /// within what the server's budget leaves the user (see [`Sftp::serve`]).
     pub fn max_handles(mut self, n: usize) -> Self {
         self.config.max_handles = n.clamp(1, 1 << 16);
         self
@@ -135,18 +137,28 @@ impl<B: Backend> Sftp<B> {
     ///
     /// Returns an error when the client breaks the protocol (a packet longer
     /// than 256 KiB, no `SSH_FXP_INIT` first) or the channel fails.
-    pub async fn serve(self, io: ChannelIo) -> io::Result<()> {
+    ///
+    /// Files and directories the session opens count against the server's
+    /// budget ([`ServerBuilder::max_open_files`](crate::ServerBuilder::max_open_files)
+    /// and [`max_open_files_per_user`](crate::ServerBuilder::max_open_files_per_user)):
+    /// an open beyond it fails with "Too many open files".
+    pub async fn serve(self, mut io: ChannelIo) -> io::Result<()> {
+        let open_files = io.open_files.take();
         let (stdin, stdout, _stderr, _events) = io.split();
-        self.serve_stream(stdin, stdout).await
+        let span = tracing::debug_span!("sftp");
+        session::run(self.config, self.backend, open_files, stdin, stdout).instrument(span).await
     }
 
     /// Serves the session on any byte stream pair (a pipe, a socket, a test harness).
+    ///
+    /// Only [`max_handles`](Sftp::max_handles) bounds the files it opens:
+    /// the server's budget reaches a session through its [`ChannelIo`].
     pub async fn serve_stream<R, W>(self, reader: R, writer: W) -> io::Result<()>
     where
         R: AsyncRead + Unpin + Send,
         W: AsyncWrite + Unpin + Send + 'static,
     {
         let span = tracing::debug_span!("sftp");
-        session::run(self.config, self.backend, reader, writer).instrument(span).await
+        session::run(self.config, self.backend, None, reader, writer).instrument(span).await
     }
 }

@@ -5,6 +5,7 @@
 //! read checks what is left, so a lying length inside a packet is a
 //! [`Malformed`] error, never an allocation or a panic.
 
+use std::collections::VecDeque;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -375,15 +376,67 @@ pub(crate) fn single_name(id: u32, path: &Path, attrs: &FileAttributes) -> Bytes
     p.finish()
 }
 
-/// `SSH_FXP_NAME` with a listing; `long_names[i]` belongs to `entries[i]`.
-pub(crate) fn names(id: u32, entries: &[DirEntry], long_names: &[String]) -> Bytes {
-    let size: usize = entries.iter().zip(long_names).map(|(e, l)| e.name.len() + l.len() + 48).sum();
-    let mut p = Packet::new(fxp::NAME, Some(id), size + 4);
-    p.u32(entries.len() as u32);
-    for (entry, long) in entries.iter().zip(long_names) {
+/// The most a listing reply (`SSH_FXP_NAME` to `SSH_FXP_READDIR`) may be,
+/// length included. OpenSSH's client gives up on a packet over 256 KiB; its
+/// server sends at most 100 names, about this much with the longest names.
+pub(crate) const MAX_NAMES_REPLY: usize = 64 * 1024;
+
+/// Bytes an entry takes in `SSH_FXP_NAME`: name, long name, attributes.
+fn entry_len(entry: &DirEntry) -> usize {
+    let a = &entry.attrs;
+    let attrs = 4
+        + if a.size.is_some() { 8 } else { 0 }
+        + if a.owner.is_some() { 8 } else { 0 }
+        + if a.permissions.is_some() { 4 } else { 0 }
+        + if a.times.is_some() { 8 } else { 0 };
+    4 + entry.name.len() + 4 + entry.long_name.as_ref().map_or(0, String::len) + attrs
+}
+
+/// `SSH_FXP_NAME` with the entries at the front of `pending` that fit in
+/// [`MAX_NAMES_REPLY`] bytes, taken out of it; the rest wait for the next
+/// `SSH_FXP_READDIR`. `None` when `pending` is empty.
+///
+/// A long name (display text) too long for a reply of its own is cut to fit;
+/// an entry whose name alone is too long is dropped. Neither happens with
+/// names a file system allows.
+pub(crate) fn names(id: u32, pending: &mut VecDeque<DirEntry>) -> Option<Bytes> {
+    // length, type, id, count
+    const HEADER: usize = 4 + 1 + 4 + 4;
+    let mut size = HEADER;
+    let mut count = 0;
+    while let Some(entry) = pending.get_mut(count) {
+        let mut len = entry_len(entry);
+        if count == 0 && HEADER + len > MAX_NAMES_REPLY {
+            let over = HEADER + len - MAX_NAMES_REPLY;
+            let long = entry.long_name.get_or_insert_with(String::new);
+            if over > long.len() {
+                tracing::warn!(len = entry.name.len(), "a directory entry's name is too long for a reply; skipped");
+                pending.pop_front();
+                continue;
+            }
+            let mut cut = long.len() - over;
+            while !long.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            long.truncate(cut);
+            len = entry_len(entry);
+        }
+        if size + len > MAX_NAMES_REPLY {
+            break;
+        }
+        size += len;
+        count += 1;
+    }
+    if count == 0 {
+        return None;
+    }
+    let mut p = Packet::new(fxp::NAME, Some(id), size);
+    p.u32(count as u32);
+    for entry in pending.drain(..count) {
+        let long = entry.long_name.as_deref().unwrap_or_default();
         p.string(entry.name.as_bytes()).string(long.as_bytes()).attrs(&entry.attrs);
     }
-    p.finish()
+    Some(p.finish())
 }
 
 pub(crate) fn statvfs(id: u32, s: &StatVfs) -> Bytes {
@@ -479,5 +532,63 @@ mod tests {
         let bytes = p.finish();
         let mut f = Fields::new(bytes.slice(9..));
         assert_eq!(f.attrs().unwrap(), a);
+    }
+
+    /// Decodes an `SSH_FXP_NAME` packet (length included) into its names.
+    fn decode_names(reply: &Bytes) -> Vec<Vec<u8>> {
+        let len = u32::from_be_bytes(reply[..4].try_into().unwrap()) as usize;
+        assert_eq!(len + 4, reply.len(), "the length prefix covers the packet");
+        let mut f = Fields::new(reply.slice(4..));
+        assert_eq!(f.u8().unwrap(), fxp::NAME);
+        f.u32().unwrap();
+        let count = f.u32().unwrap();
+        let names = (0..count)
+            .map(|_| {
+                let name = f.string().unwrap().to_vec();
+                f.string().unwrap();
+                f.attrs().unwrap();
+                name
+            })
+            .collect();
+        assert_eq!(f.buf.remaining(), 0);
+        names
+    }
+
+    #[test]
+    fn listing_replies_stay_within_their_bound_and_lose_no_name() {
+        // 300 symbolic links with 255-byte names and 4,000-byte targets in their
+        // long names: about 1.3 MiB, which one reply per 100 names would
+        // split into packets of 440 KiB.
+        let mut pending: VecDeque<DirEntry> = (0..300)
+            .map(|i| {
+                let name = format!("{i:03}{}", "n".repeat(252));
+                let long = format!("lrwxrwxrwx    1 0        0              10 Jan  1  1970 {name} -> {}", "t".repeat(4000));
+                DirEntry { name: name.into(), long_name: Some(long), attrs: FileAttributes::file(4000, 0o777) }
+            })
+            .collect();
+        let mut listed = Vec::new();
+        let mut replies = 0;
+        while let Some(reply) = names(7, &mut pending) {
+            assert!(reply.len() <= MAX_NAMES_REPLY, "a reply of {} bytes", reply.len());
+            listed.extend(decode_names(&reply));
+            replies += 1;
+        }
+        assert_eq!(listed.len(), 300);
+        assert!(listed.iter().enumerate().all(|(i, n)| n.starts_with(format!("{i:03}").as_bytes())), "in order");
+        assert!(replies >= 20, "{replies} replies");
+    }
+
+    #[test]
+    fn an_entry_too_long_for_any_reply_is_cut_or_skipped() {
+        let huge = DirEntry { name: "a".into(), long_name: Some("é".repeat(MAX_NAMES_REPLY)), attrs: FileAttributes::default() };
+        let nameless = DirEntry { name: "b".repeat(MAX_NAMES_REPLY).into(), long_name: None, attrs: FileAttributes::default() };
+        let after = DirEntry::new("c", FileAttributes::default());
+        let mut pending = VecDeque::from([huge, nameless, after]);
+        let first = names(1, &mut pending).unwrap();
+        assert!(first.len() <= MAX_NAMES_REPLY);
+        assert_eq!(decode_names(&first), [b"a".to_vec()]);
+        let second = names(2, &mut pending).unwrap();
+        assert_eq!(decode_names(&second), [b"c".to_vec()]);
+        assert!(names(3, &mut pending).is_none());
     }
 }

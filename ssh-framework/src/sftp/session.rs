@@ -20,10 +20,13 @@
 //!
 //! Memory is bounded: a packet may be at most [`MAX_PACKET`] long, at most
 //! `max_in_flight` requests are read ahead (a request's permit is returned
-//! only once its response is written), and at most `max_handles` files and
-//! directories are open.
+//! only once its response is written), at most `max_handles` files and
+//! directories are open (fewer when the user's share of the server's budget,
+//! [`budget`](super::budget), is spent), and a listing reply is at most
+//! [`MAX_NAMES_REPLY`](protocol::MAX_NAMES_REPLY) long, the rest of the
+//! backend's batch waiting for the next `SSH_FXP_READDIR`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -37,6 +40,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::backend::{Backend, DirEntry, FileAttributes, ReadBuffer, RenameMode, long_name};
+use super::budget::{self, OpenFile, UserFiles};
 use super::protocol::{self, Request, StatusCode, fxp};
 
 /// The largest request packet accepted (OpenSSH's limit); a longer one ends the session.
@@ -101,7 +105,14 @@ const LAST_WRITE: u8 = 2;
 
 enum Open<B: Backend> {
     File(B::File),
-    Dir(tokio::sync::Mutex<B::Dir>),
+    Dir(tokio::sync::Mutex<Listing<B::Dir>>),
+}
+
+/// An open directory and the entries of the backend's last batch that did not
+/// fit in a reply (one batch at most, so bounded by the backend).
+struct Listing<D> {
+    dir: D,
+    pending: VecDeque<DirEntry>,
 }
 
 struct Handle<B: Backend> {
@@ -112,6 +123,8 @@ struct Handle<B: Backend> {
     /// Whether the requests running on this handle are reads or writes
     /// (only the reader touches it).
     last: AtomicU8,
+    /// Its place in the server's budget, given back when the file closes.
+    _budget: Option<OpenFile>,
 }
 
 /// Open handles: small integers (slot and generation) in a bounded table.
@@ -119,6 +132,8 @@ struct Handles<B: Backend> {
     slots: Vec<Slot<B>>,
     in_use: usize,
     max: usize,
+    /// The user's share of the server's budget, when served on a channel.
+    budget: Option<UserFiles>,
 }
 
 enum Slot<B: Backend> {
@@ -136,23 +151,25 @@ impl<B: Backend> Slot<B> {
 }
 
 impl<B: Backend> Handles<B> {
-    fn new(max: usize) -> Self {
-        Handles { slots: Vec::new(), in_use: 0, max }
+    fn new(max: usize, budget: Option<UserFiles>) -> Self {
+        Handles { slots: Vec::new(), in_use: 0, max, budget }
     }
 
-    /// Keeps a slot for an `open` or `opendir` in progress.
-    fn reserve(&mut self) -> Option<usize> {
+    /// Keeps a slot for an `open` or `opendir` in progress, and its place in
+    /// the server's budget; `Err` with the message for the client when either is full.
+    fn reserve(&mut self) -> Result<(usize, Option<OpenFile>), &'static str> {
         if self.in_use >= self.max {
-            return None;
+            return Err("Too many open handles");
         }
+        let counted = budget::open(self.budget.as_ref()).map_err(|_| "Too many open files")?;
         self.in_use += 1;
         if let Some(i) = self.slots.iter().position(|s| matches!(s, Slot::Free { .. })) {
             let generation = self.slots[i].generation();
             self.slots[i] = Slot::Reserved { generation };
-            return Some(i);
+            return Ok((i, counted));
         }
         self.slots.push(Slot::Reserved { generation: 0 });
-        Some(self.slots.len() - 1)
+        Ok((self.slots.len() - 1, counted))
     }
 
     fn fill(&mut self, slot: usize, handle: Arc<Handle<B>>) -> [u8; 4] {
@@ -221,7 +238,7 @@ impl<B: Backend> Shared<B> {
 }
 
 /// Serves one session until the client closes its end.
-pub(crate) async fn run<B, R, W>(config: Config, backend: Arc<B>, reader: R, writer: W) -> io::Result<()>
+pub(crate) async fn run<B, R, W>(config: Config, backend: Arc<B>, budget: Option<UserFiles>, reader: R, writer: W) -> io::Result<()>
 where
     B: Backend,
     R: AsyncRead + Unpin + Send,
@@ -243,7 +260,7 @@ where
     let _ = tx.send(Outgoing { seq: 0, bytes: protocol::version(), _permit: None }).await;
     let mut next_seq = 1u64;
 
-    let shared = Arc::new(Shared { backend, handles: Mutex::new(Handles::new(config.max_handles)) });
+    let shared = Arc::new(Shared { backend, handles: Mutex::new(Handles::new(config.max_handles, budget)) });
     let permits = Arc::new(Semaphore::new(config.max_in_flight));
     let paths = Arc::new(RwLock::new(()));
     let tasks = TaskTracker::new();
@@ -322,9 +339,9 @@ where
             if matches!(request, Request::Open { .. } | Request::Opendir { .. }) {
                 let slot = shared.handles().reserve();
                 match slot {
-                    Some(slot) => reserved = Some(slot),
-                    None => {
-                        reply.send(protocol::status(id, StatusCode::Failure, "Too many open handles")).await;
+                    Ok(slot) => reserved = Some(slot),
+                    Err(message) => {
+                        reply.send(protocol::status(id, StatusCode::Failure, message)).await;
                         continue;
                     }
                 }
@@ -512,7 +529,7 @@ async fn execute<B: Backend>(
     id: u32,
     request: Request,
     handle: Option<Arc<Handle<B>>>,
-    reserved: Option<usize>,
+    reserved: Option<(usize, Option<OpenFile>)>,
 ) -> Bytes {
     let backend = &*shared.backend;
     let file = |h: &Option<Arc<Handle<B>>>| -> Option<Arc<Handle<B>>> {
@@ -531,11 +548,12 @@ async fn execute<B: Backend>(
     }
     match request {
         Request::Open { path, flags, attrs } => {
-            let slot = reserved.expect("open reserves a slot");
+            let (slot, counted) = reserved.expect("open reserves a slot");
             match backend.open(&path, flags, &attrs).await {
                 Ok(f) => {
                     let open = Open::File(f);
-                    let handle = Arc::new(Handle { open, append: flags.append, order: Arc::default(), last: AtomicU8::new(LAST_NONE) });
+                    let handle =
+                        Arc::new(Handle { open, append: flags.append, order: Arc::default(), last: AtomicU8::new(LAST_NONE), _budget: counted });
                     let bytes = shared.handles().fill(slot, handle);
                     protocol::handle(id, &bytes)
                 }
@@ -546,11 +564,11 @@ async fn execute<B: Backend>(
             }
         }
         Request::Opendir { path } => {
-            let slot = reserved.expect("opendir reserves a slot");
+            let (slot, counted) = reserved.expect("opendir reserves a slot");
             match backend.opendir(&path).await {
                 Ok(d) => {
-                    let open = Open::Dir(tokio::sync::Mutex::new(d));
-                    let handle = Arc::new(Handle { open, append: false, order: Arc::default(), last: AtomicU8::new(LAST_NONE) });
+                    let open = Open::Dir(tokio::sync::Mutex::new(Listing { dir: d, pending: VecDeque::new() }));
+                    let handle = Arc::new(Handle { open, append: false, order: Arc::default(), last: AtomicU8::new(LAST_NONE), _budget: counted });
                     let bytes = shared.handles().fill(slot, handle);
                     protocol::handle(id, &bytes)
                 }
@@ -598,15 +616,30 @@ async fn execute<B: Backend>(
             let Open::Dir(dir) = &handle.open else {
                 return protocol::status(id, StatusCode::Failure, "Not a directory handle");
             };
-            let mut dir = dir.lock().await;
-            match backend.readdir(&mut dir).await {
-                Ok(entries) if entries.is_empty() => protocol::status(id, StatusCode::Eof, "End of file"),
-                Ok(entries) => {
-                    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-                    let long_names: Vec<String> = entries.iter().map(|e| default_long_name(e, now)).collect();
-                    protocol::names(id, &entries, &long_names)
+            let mut listing = dir.lock().await;
+            let listing = &mut *listing;
+            // Each reply stays within MAX_NAMES_REPLY; what does not fit waits for the next READDIR.
+            if let Some(reply) = protocol::names(id, &mut listing.pending) {
+                return reply;
+            }
+            loop {
+                match backend.readdir(&mut listing.dir).await {
+                    Ok(entries) if entries.is_empty() => return protocol::status(id, StatusCode::Eof, "End of file"),
+                    Ok(entries) => {
+                        let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                        listing.pending.extend(entries.into_iter().map(|mut e| {
+                            if e.long_name.is_none() {
+                                e.long_name = Some(default_long_name(&e, now));
+                            }
+                            e
+                        }));
+                        // `None` only when every entry of the batch was unsendable: read on.
+                        if let Some(reply) = protocol::names(id, &mut listing.pending) {
+                            return reply;
+                        }
+                    }
+                    Err(e) => return error_status(id, &e),
                 }
-                Err(e) => error_status(id, &e),
             }
         }
         Request::Lstat { path } => attrs_reply(id, backend.lstat(&path).await),
@@ -631,7 +664,10 @@ async fn execute<B: Backend>(
             Err(e) => error_status(id, &e),
         },
         Request::Limits => {
-            let handles = shared.handles().max as u64;
+            let table = shared.handles();
+            // The session's bound, or the user's share of the server's budget when smaller.
+            let handles = table.budget.as_ref().map_or(table.max, |b| b.share().min(table.max)) as u64;
+            drop(table);
             protocol::limits(id, MAX_PACKET as u64, MAX_IO as u64, MAX_IO as u64, handles)
         }
         Request::Unsupported { kind, extension } => {
@@ -642,9 +678,6 @@ async fn execute<B: Backend>(
 }
 
 fn default_long_name(entry: &DirEntry, now: u64) -> String {
-    if let Some(long) = &entry.long_name {
-        return long.clone();
-    }
     let (user, group) = entry.attrs.owner.map_or((String::from("0"), String::from("0")), |o| (o.uid.to_string(), o.gid.to_string()));
     long_name(&entry.name, &entry.attrs, 1, &user, &group, now)
 }

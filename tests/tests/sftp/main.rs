@@ -3,7 +3,9 @@
 //! jail, all driven by OpenSSH's `sftp` and `scp` (and raw SFTP packets
 //! through russh's client for what OpenSSH never sends).
 
+mod budget;
 mod fs;
+mod listing;
 mod memory;
 mod mini_sshd;
 mod raw;
