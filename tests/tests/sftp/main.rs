@@ -4,6 +4,7 @@
 //! through russh's client for what OpenSSH never sends).
 
 mod fs;
+mod hostile;
 mod memory;
 mod mini_sshd;
 mod raw;
