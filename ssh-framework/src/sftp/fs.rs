@@ -238,11 +238,28 @@ impl FsBackend {
         T: Send + 'static,
         F: FnOnce() -> io::Result<T> + Send + 'static,
     {
+        self.call_locked(None, f).await
+    }
+
+    /// [`call`](FsBackend::call), holding the process's lock on links
+    /// ([`LINKS`]) too when `links` says how: `Some(true)` alone (moves),
+    /// `Some(false)` shared (new links). The lock is taken after the permits,
+    /// so it is never held while waiting for a thread.
+    async fn call_locked<T, F>(&self, links: Option<bool>, f: F) -> io::Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> io::Result<T> + Send + 'static,
+    {
         let work = async {
             let mine = self.calls.clone().acquire_owned().await.map_err(io::Error::other)?;
             let process = ALL_CALLS.acquire().await.map_err(io::Error::other)?;
+            let guard = match links {
+                None => None,
+                Some(true) => Some(LinksGuard::Alone(LINKS.write().await)),
+                Some(false) => Some(LinksGuard::Shared(LINKS.read().await)),
+            };
             tokio::task::spawn_blocking(move || {
-                let _permits = (mine, process);
+                let _held = (mine, process, guard);
                 f()
             })
             .await
@@ -267,26 +284,15 @@ impl FsBackend {
         self.call(move || f(&root)).await
     }
 
-    /// [`blocking`](FsBackend::blocking) under the process's lock on links
-    /// ([`LINKS`]): alone for moves, shared for new links. Waiting for it
-    /// counts against the call timeout.
+    /// [`blocking`](FsBackend::blocking) under the process's lock on links:
+    /// alone for moves, shared for new links.
     async fn linking<T, F>(&self, alone: bool, f: F) -> io::Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Dir) -> io::Result<T> + Send + 'static,
     {
         let root = self.root.clone();
-        let wait = async {
-            if alone { (Some(LINKS.write().await), None) } else { (None, Some(LINKS.read().await)) }
-        };
-        let Ok(guard) = tokio::time::timeout(self.call_timeout, wait).await else {
-            return Err(io::Error::new(io::ErrorKind::TimedOut, "the file system did not answer in time"));
-        };
-        self.call(move || {
-            let _guard = guard;
-            f(&root)
-        })
-        .await
+        self.call_locked(Some(alone), move || f(&root)).await
     }
 
     fn writable(&self) -> io::Result<()> {
@@ -587,8 +593,16 @@ const MOVE_CHECK_DEPTH: usize = 128;
 
 /// Renames, hard links and new links across every [`FsBackend`] of the
 /// process: a rename checks the links in what it moves, and no link may
-/// appear in it meanwhile (links made and moved share the lock, moves hold it alone).
+/// appear in it meanwhile (new links share the lock, moves hold it alone).
+/// A call stuck in the kernel while holding it makes the others wait, each
+/// within its own call timeout.
 static LINKS: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
+/// A hold on [`LINKS`], moved into the blocking call that needs it.
+enum LinksGuard {
+    Alone(#[allow(dead_code)] tokio::sync::RwLockWriteGuard<'static, ()>),
+    Shared(#[allow(dead_code)] tokio::sync::RwLockReadGuard<'static, ()>),
+}
 
 /// Refuses to move (or hard-link) `from` to `to` when a symbolic link, or a
 /// link inside a directory that moves, would climb above the root from its
