@@ -659,20 +659,88 @@ fn check_move(root: &Dir, from: &Path, to: &Path) -> io::Result<()> {
 
 /// The canonical client path of `rel`; the last component may be missing.
 ///
-/// As in a chroot, `..` at the root is the root: `..` and `/./..` answer
-/// `/`. Only leading `.` and `..` are dropped so; every later `..` is
-/// resolved by `cap-std`, which refuses to climb out.
+/// As in a chroot, `..` at the root is the root: `..`, `/./..` and
+/// `sub/../..` answer `/`. A symbolic link that climbs out is refused, as
+/// `cap-std` refuses it for every other request; this is for realpath only.
 fn realpath_beneath(root: &Dir, rel: &Path) -> io::Result<PathBuf> {
-    let rest: PathBuf = rel.components().skip_while(|c| matches!(c, Component::CurDir | Component::ParentDir)).collect();
-    let rel = if rest.as_os_str().is_empty() { Path::new(".") } else { rest.as_path() };
+    // Any path that stays beneath the root: cap-std, in one step.
     match root.canonicalize(rel) {
         Ok(p) => Ok(jail_absolute(&p)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             let (parent, name) = parent_and_name(rel).map_err(|_| e)?;
-            Ok(jail_absolute(&root.canonicalize(parent)?).join(name))
+            Ok(jail_absolute(&realpath_walk(root, &parent)?).join(name))
         }
-        Err(e) => Err(e),
+        // It climbs above the root somewhere (or is refused for another reason).
+        Err(_) => Ok(jail_absolute(&realpath_walk(root, rel)?)),
     }
+}
+
+/// Links one realpath follows at most (Linux's own limit).
+const REALPATH_LINKS: usize = 40;
+
+/// One step of [`realpath_walk`]: a name or `..`, and whether a link's target holds it.
+enum Step {
+    Up { from_link: bool },
+    Name(std::ffi::OsString),
+}
+
+fn steps(path: &Path, from_link: bool) -> impl DoubleEndedIterator<Item = Step> + '_ {
+    path.components().filter_map(move |c| match c {
+        Component::ParentDir => Some(Step::Up { from_link }),
+        Component::Normal(name) => Some(Step::Name(name.to_owned())),
+        _ => None,
+    })
+}
+
+/// Resolves `rel` one name at a time, a `..` at the root staying there.
+/// Holds one directory open at a time; a `..` reopens its parent from the
+/// root, so the cost is bounded by the path's length times its depth.
+fn realpath_walk(root: &Dir, rel: &Path) -> io::Result<PathBuf> {
+    let escape = || io::Error::new(io::ErrorKind::PermissionDenied, "a symbolic link leads outside the root");
+    let mut names = PathBuf::new();
+    let mut here = root.try_clone()?;
+    let mut todo: Vec<Step> = steps(rel, false).rev().collect();
+    let mut links = 0;
+    while let Some(step) = todo.pop() {
+        match step {
+            Step::Up { from_link } => {
+                if names.pop() {
+                    here = open_parent(root, if names.as_os_str().is_empty() { Path::new(".") } else { &names })?;
+                } else if from_link {
+                    return Err(escape());
+                }
+            }
+            Step::Name(name) => {
+                let meta = match here.symlink_metadata(&name) {
+                    // The last name may be missing.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound && todo.is_empty() => {
+                        names.push(name);
+                        break;
+                    }
+                    other => other?,
+                };
+                if meta.file_type().is_symlink() {
+                    links += 1;
+                    if links > REALPATH_LINKS {
+                        return Err(io::Error::other("too many levels of symbolic links"));
+                    }
+                    let target = here.read_link_contents(&name)?;
+                    if target.is_absolute() {
+                        return Err(escape());
+                    }
+                    todo.extend(steps(&target, true).rev());
+                } else if meta.is_dir() {
+                    here = here.open_dir_nofollow(&name)?;
+                    names.push(name);
+                } else if todo.is_empty() {
+                    names.push(name);
+                } else {
+                    return Err(io::Error::other("not a directory"));
+                }
+            }
+        }
+    }
+    Ok(names)
 }
 
 /// User and group names by id, read once from `/etc/passwd` and `/etc/group`
@@ -1037,8 +1105,15 @@ mod tests {
             assert_eq!(realpath_beneath(&dir, Path::new(at_root)).unwrap(), PathBuf::from("/"), "{at_root}");
         }
         assert_eq!(realpath_beneath(&dir, Path::new("../../sub")).unwrap(), PathBuf::from("/sub"));
-        assert!(realpath_beneath(&dir, Path::new("sub/../..")).is_err());
+        assert_eq!(realpath_beneath(&dir, Path::new("sub/../../sub/../..")).unwrap(), PathBuf::from("/"));
+        assert_eq!(realpath_beneath(&dir, Path::new("../sub/../../new")).unwrap(), PathBuf::from("/new"));
+        // Links that climb out are refused here too, and a link's own `..` is physical.
         assert!(realpath_beneath(&dir, Path::new("out")).is_err());
+        assert!(realpath_beneath(&dir, Path::new("../out")).is_err());
+        assert!(realpath_beneath(&dir, Path::new("../abs")).is_err());
+        std::os::unix::fs::symlink("sub", root.join("to-sub")).unwrap();
+        assert_eq!(realpath_beneath(&dir, Path::new("../to-sub/../../to-sub")).unwrap(), PathBuf::from("/sub"));
+        assert!(realpath_beneath(&dir, Path::new("../missing/x")).is_err());
         assert_eq!(symlink_target(&dir, Path::new("/sub/x"), Path::new("sub/link")).unwrap(), PathBuf::from("../sub/x"));
         assert!(symlink_target(&dir, Path::new("../../secret"), Path::new("sub/link")).is_err());
         assert!(symlink_target(&dir, Path::new("../x"), Path::new("link")).is_err());

@@ -319,12 +319,13 @@ async fn renames_cannot_turn_a_link_outward() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dot_dot_at_the_root_is_the_root_as_in_a_chroot() {
     let jail = Jail::start(|b| b).await;
-    let run = jail.sftp("cd ..\npwd\ncd /./..\npwd\n").await;
+    std::fs::create_dir(jail.root.join("sub")).unwrap();
+    let run = jail.sftp("cd ..\npwd\ncd /./..\npwd\ncd sub\ncd ../..\npwd\n").await;
     run.ok();
-    assert_eq!(run.stdout_text().matches("Remote working directory: /\n").count(), 2, "{}", run.stdout_text());
+    assert_eq!(run.stdout_text().matches("Remote working directory: /\n").count(), 3, "{}", run.stdout_text());
 
     let mut raw = jail.raw_sftp().await;
-    for (id, path) in [&b".."[..], b"/..", b"/./../..", b"../.."].into_iter().enumerate() {
+    for (id, path) in [&b".."[..], b"/..", b"/./../..", b"../..", b"/sub/../..", b"sub/../../sub/.."].into_iter().enumerate() {
         let (kind, body) = raw.call(FXP_REALPATH, id as u32, &string(path)).await;
         assert_eq!(kind, FXP_NAME, "{:?}", String::from_utf8_lossy(path));
         assert_eq!(&body[..4], &1u32.to_be_bytes());
