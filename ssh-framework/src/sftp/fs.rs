@@ -84,6 +84,9 @@ static ALL_CALLS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(PRO
 /// such a relative one. A rename or hard link that would move a link (or a
 /// directory holding one) to a shallower place where its climb leads out of
 /// the root is refused, so links stay inside for the host's own tools too.
+/// Moving a directory to a shallower place reads its whole tree for links:
+/// one of more than 100,000 entries or 128 levels is refused then (move its
+/// contents instead); moves within a directory or deeper are never checked.
 pub struct FsBackend {
     root: Arc<Dir>,
     read_only: bool,
