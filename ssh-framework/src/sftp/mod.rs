@@ -54,6 +54,22 @@
 //! * Requests processed concurrently, so pipelined transfers run at the
 //!   speed of the disk and the channel; reads and writes of up to 255 KiB.
 //!
+//! # Safe by default
+//!
+//! [`FsBackend`] expects hostile clients (see its docs for the details):
+//!
+//! * no request can hang a thread: a FIFO or a device in the jail is never
+//!   opened to change its attributes, every file system call has a timeout,
+//!   and each session (each clone of the backend) runs a bounded number at
+//!   once, so one session cannot take the blocking threads of the others;
+//! * the set-uid, set-gid and sticky bits of client modes are removed and
+//!   changes of owner are refused, unless the backend allows them;
+//! * symbolic links the client makes, or moves, never lead out of the root,
+//!   for the host's own tools either.
+//!
+//! File operations run as the server's user: to act as the logged-in user,
+//! run the file service in a process of that user ([`FsBackend`] says how).
+//!
 //! For the legacy SCP protocol (`scp -O`) over the same backends see
 //! [`crate::scp`].
 

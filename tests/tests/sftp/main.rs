@@ -5,6 +5,7 @@
 
 mod budget;
 mod fs;
+mod hostile;
 mod listing;
 mod memory;
 mod mini_sshd;
