@@ -17,6 +17,9 @@ pub(crate) struct Limits {
     pub(crate) max_forward_channels: usize,
     pub(crate) gateway_ports: GatewayPorts,
     pub(crate) allow_privileged_ports: bool,
+    pub(crate) max_env_bytes: usize,
+    pub(crate) max_channel_buffers_per_connection: usize,
+    pub(crate) max_channel_buffers: usize,
 }
 
 impl Default for Limits {
@@ -33,6 +36,9 @@ impl Default for Limits {
             max_forward_channels: 256,
             gateway_ports: GatewayPorts::No,
             allow_privileged_ports: false,
+            max_env_bytes: 64 << 10,
+            max_channel_buffers_per_connection: 64 << 20,
+            max_channel_buffers: 1 << 30,
         }
     }
 }

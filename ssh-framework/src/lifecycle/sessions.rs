@@ -27,6 +27,10 @@ use crate::request::{ChannelBody, RequestKind, Response, SessionInfo};
 const MAX_EARLY_DATA: usize = 1 << 20;
 /// Environment variables kept per channel.
 const MAX_ENV_VARS: usize = 256;
+/// The longest environment variable name accepted.
+pub(crate) const MAX_ENV_NAME: usize = 256;
+/// The longest environment variable value accepted.
+pub(crate) const MAX_ENV_VALUE: usize = 32 << 10;
 /// Events queued for a running body that does not read them; older ones are dropped.
 const EVENT_QUEUE: usize = 64;
 
@@ -154,9 +158,21 @@ impl Sessions {
         }
     }
 
-    /// Whether the channel already holds the most environment variables it may.
-    pub(crate) fn env_full(&self, id: ChannelId) -> bool {
-        self.channels.get(&id).is_some_and(|c| c.info.env.len() >= MAX_ENV_VARS)
+    /// Whether `name=value` may join the channel's environment: names up to
+    /// 256 bytes, values up to 32 KiB, at most 256 variables and `max_bytes`
+    /// of names and values in all. Refused before any handler sees it.
+    pub(crate) fn env_fits(&self, id: ChannelId, name: &str, value: &str, max_bytes: usize) -> bool {
+        let Some(channel) = self.channels.get(&id) else { return true };
+        let env = &channel.info.env;
+        let held: usize = env.iter().map(|(n, v)| n.len() + v.len()).sum();
+        let fits = name.len() <= MAX_ENV_NAME
+            && value.len() <= MAX_ENV_VALUE
+            && env.len() < MAX_ENV_VARS
+            && held + name.len() + value.len() <= max_bytes;
+        if !fits {
+            tracing::info!(parent: &channel.span, name_len = name.len(), value_len = value.len(), vars = env.len(), held, "environment limit reached; env request refused");
+        }
+        fits
     }
 
     /// Decides one channel request and replies to it.
