@@ -66,7 +66,8 @@ impl SessionChannel {
                 _ => {}
             }
         }
-        true
+        // Still false after an earlier call found too much.
+        self.early_len <= MAX_EARLY_DATA
     }
 }
 
@@ -161,8 +162,14 @@ impl Sessions {
     /// Whether `name=value` may join the channel's environment: names up to
     /// 256 bytes, values up to 32 KiB, at most 256 variables and `max_bytes`
     /// of names and values in all. Refused before any handler sees it.
-    pub(crate) fn env_fits(&self, id: ChannelId, name: &str, value: &str, max_bytes: usize) -> bool {
-        let Some(channel) = self.channels.get(&id) else { return true };
+    pub(crate) fn env_fits(&mut self, id: ChannelId, name: &str, value: &str, max_bytes: usize) -> bool {
+        let Some(channel) = self.channels.get_mut(&id) else { return true };
+        // russh queued a copy of the request for the channel: take it out now, as
+        // `request` does, or refused requests would fill the queue and stall the
+        // connection. Too much early data is `request`'s to report.
+        if !channel.drain_early() {
+            return true;
+        }
         let env = &channel.info.env;
         let held: usize = env.iter().map(|(n, v)| n.len() + v.len()).sum();
         let fits = name.len() <= MAX_ENV_NAME
@@ -170,7 +177,7 @@ impl Sessions {
             && env.len() < MAX_ENV_VARS
             && held + name.len() + value.len() <= max_bytes;
         if !fits {
-            tracing::info!(parent: &channel.span, name_len = name.len(), value_len = value.len(), vars = env.len(), held, "environment limit reached; env request refused");
+            tracing::debug!(parent: &channel.span, name_len = name.len(), value_len = value.len(), vars = env.len(), held, "environment limit reached; env request refused");
         }
         fits
     }
