@@ -214,8 +214,10 @@ impl ServerBuilder {
     /// stdin and every forwarding channel) before it stops reading from the
     /// client (default 64 MiB; from half of it the client is held to a
     /// trickle). A connection that has to wait for 60 seconds without any of
-    /// its buffers draining is disconnected. Raise it only with the window:
-    /// one channel alone may buffer `8 MiB + 2 × window + 1 MiB`.
+    /// its buffers draining is disconnected. Keep it above what one channel
+    /// may buffer, `8 MiB + 2 × window + 1 MiB` (25 MiB with the default
+    /// window): below, one channel whose body waits for the client before
+    /// reading more could stop its own connection.
     pub fn max_channel_buffers_per_connection(mut self, bytes: usize) -> Self {
         self.limits.max_channel_buffers_per_connection = bytes;
         self
@@ -246,6 +248,12 @@ impl ServerBuilder {
     }
 
     /// The channel window the client may fill before waiting (default 8 MiB).
+    ///
+    /// Every channel is opened with a full window, which a client may fill
+    /// without waiting for anything: with many channels that is more than a
+    /// connection's channel budget
+    /// ([`max_channel_buffers_per_connection`](ServerBuilder::max_channel_buffers_per_connection)),
+    /// past which the connection stops reading instead.
     pub fn window_size(mut self, bytes: u32) -> Self {
         self.window_size = bytes;
         self
