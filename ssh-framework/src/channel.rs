@@ -7,12 +7,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::Stream;
 use russh::{ChannelMsg, ChannelWriteHalf};
 use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::io::StreamReader;
 
 use crate::sftp::budget::UserFiles;
@@ -236,16 +237,58 @@ impl fmt::Debug for Stdin {
 /// consumes it, and then waits for room in the channel's small queue on the
 /// connection's event loop. Each channel's reader task therefore empties that
 /// queue into a buffer of its own (so the loop never blocks while a body waits
-/// for the client's window adjust), and when any buffer passes its high-water
-/// mark the connection's window target drops to 2 bytes through russh's
-/// `Handler::adjust_window` hook: the client is held to a trickle until every
-/// buffer drains below its low-water mark, and the target goes back up on the
-/// next packet. Memory per channel stays below `high water + 2 × window + 1 MiB`
-/// (25 MiB with the default 8 MiB window).
+/// for the client's window adjust). Every byte in those buffers, on every
+/// channel kind (session stdin, `direct-tcpip`, `direct-streamlocal`,
+/// `forwarded-tcpip`, `forwarded-streamlocal`, `x11`, agent), counts against
+/// three budgets:
+///
+/// - the channel's: past its high-water mark (8 MiB) the channel is congested;
+/// - the connection's (default 64 MiB): past half of it the connection is congested;
+/// - the server's (default 1 GiB, [`BufferPool`]): past half of it every connection is congested.
+///
+/// While anything is congested, the connection's window target drops to 2
+/// bytes through russh's `Handler::adjust_window` hook: the client is held to
+/// a trickle until the buffers drain, and the target goes back up on the next
+/// packet. A client may still fill the window each channel was opened with
+/// (russh grants it in full on open, without asking): 256 forwarding channels
+/// could carry 2 GiB that way. So past the connection's or the server's
+/// budget the connection stops reading: `Handler::data` waits until its
+/// buffers drain below both budgets, and TCP holds the client back. A
+/// connection that waits there for 60 seconds while none of its own buffers
+/// drains is disconnected (its forwarded destinations are not reading: nothing
+/// else would end it).
+///
+/// Bound: what one connection buffers stays below its budget plus one packet
+/// (256 KiB); what one channel buffers below `8 MiB + 2 × window + 1 MiB` (25
+/// MiB with the default 8 MiB window) whatever the client does; what the
+/// server buffers below its budget plus one packet per connection. Data a
+/// client sends on a session channel before its shell, exec or subsystem
+/// starts is bounded apart (1 MiB per channel).
 #[derive(Debug)]
 pub(crate) struct FlowControl {
     congested: AtomicUsize,
     window: u32,
+    /// Bytes buffered on all channels of this connection.
+    buffered: AtomicUsize,
+    /// This connection's budget.
+    limit: usize,
+    pool: Arc<BufferPool>,
+}
+
+/// The server-wide budget for bytes buffered on channels, shared by every connection.
+#[derive(Debug)]
+pub(crate) struct BufferPool {
+    buffered: AtomicUsize,
+    limit: usize,
+    /// Connections waiting in `FlowControl::room`; releases notify only when there are some.
+    waiters: AtomicUsize,
+    drained: Notify,
+}
+
+impl BufferPool {
+    pub(crate) fn new(limit: usize) -> Self {
+        BufferPool { buffered: AtomicUsize::new(0), limit, waiters: AtomicUsize::new(0), drained: Notify::new() }
+    }
 }
 
 /// The window target while a buffer is over its high-water mark. russh sends an
@@ -257,15 +300,85 @@ const TRICKLE_WINDOW: u32 = 2;
 const HIGH_WATER: usize = 8 << 20;
 /// Buffered bytes below which it no longer does.
 const LOW_WATER: usize = 2 << 20;
+/// How long a connection over its budget may wait without any of its buffers draining.
+const STALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Why a connection stopped waiting for its buffers to drain: it waited too long.
+#[derive(Debug)]
+pub(crate) struct Stalled {
+    /// What the connection had buffered when it gave up.
+    pub(crate) buffered: usize,
+}
 
 impl FlowControl {
-    pub(crate) fn new(window: u32) -> Self {
-        FlowControl { congested: AtomicUsize::new(0), window }
+    pub(crate) fn new(window: u32, limit: usize, pool: Arc<BufferPool>) -> Self {
+        FlowControl { congested: AtomicUsize::new(0), window, buffered: AtomicUsize::new(0), limit, pool }
     }
 
     /// The window target russh should use from now on.
     pub(crate) fn target(&self) -> u32 {
-        if self.congested.load(Ordering::Acquire) > 0 { TRICKLE_WINDOW } else { self.window }
+        let congested = self.congested.load(Ordering::Acquire) > 0
+            || self.buffered.load(Ordering::Relaxed) >= self.limit / 2
+            || self.pool.buffered.load(Ordering::Relaxed) >= self.pool.limit / 2;
+        if congested { TRICKLE_WINDOW } else { self.window }
+    }
+
+    /// Bytes buffered on all channels of this connection.
+    pub(crate) fn buffered(&self) -> usize {
+        self.buffered.load(Ordering::SeqCst)
+    }
+
+    fn over_budget(&self) -> bool {
+        self.buffered.load(Ordering::SeqCst) > self.limit || self.pool.buffered.load(Ordering::SeqCst) > self.pool.limit
+    }
+
+    /// Waits while this connection or the server is over its budget (at once
+    /// when neither is). Called on the connection's event loop for every data
+    /// packet, so that waiting stops reading from the client. Fails when none
+    /// of this connection's buffers drained for [`STALL_TIMEOUT`].
+    pub(crate) async fn room(&self) -> Result<(), Stalled> {
+        if !self.over_budget() {
+            return Ok(());
+        }
+        tracing::debug!(buffered = self.buffered(), server = self.pool.buffered.load(Ordering::Relaxed), "channel buffers over budget; not reading from the client");
+        self.pool.waiters.fetch_add(1, Ordering::SeqCst);
+        let result = self.wait_for_room().await;
+        self.pool.waiters.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+
+    async fn wait_for_room(&self) -> Result<(), Stalled> {
+        let mut lowest = self.buffered();
+        let mut deadline = tokio::time::Instant::now() + STALL_TIMEOUT;
+        loop {
+            let drained = self.pool.drained.notified();
+            tokio::pin!(drained);
+            drained.as_mut().enable();
+            if !self.over_budget() {
+                return Ok(());
+            }
+            let now = self.buffered();
+            if now < lowest {
+                lowest = now;
+                deadline = tokio::time::Instant::now() + STALL_TIMEOUT;
+            }
+            if tokio::time::timeout_at(deadline, drained).await.is_err() && self.buffered() >= lowest {
+                return Err(Stalled { buffered: self.buffered() });
+            }
+        }
+    }
+
+    fn charge(&self, n: usize) {
+        self.buffered.fetch_add(n, Ordering::SeqCst);
+        self.pool.buffered.fetch_add(n, Ordering::SeqCst);
+    }
+
+    fn release(&self, n: usize) {
+        self.buffered.fetch_sub(n, Ordering::SeqCst);
+        self.pool.buffered.fetch_sub(n, Ordering::SeqCst);
+        if self.pool.waiters.load(Ordering::SeqCst) > 0 {
+            self.pool.drained.notify_waiters();
+        }
     }
 
     /// The most one channel may hold. After the high-water mark a client may
@@ -307,6 +420,45 @@ impl Drop for Budget {
     }
 }
 
+/// One buffered chunk's share of the channel's, the connection's and the
+/// server's budgets, given back when the chunk is read or dropped.
+struct Charge {
+    _permit: OwnedSemaphorePermit,
+    len: usize,
+    flow: Arc<FlowControl>,
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        self.flow.release(self.len);
+    }
+}
+
+/// Fires when a channel is closed by the client or its connection is gone:
+/// whoever forwards its data then has nobody left to answer.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Closed(Arc<Notify>, Arc<AtomicBool>);
+
+impl Closed {
+    fn fire(&self) {
+        self.1.store(true, Ordering::Release);
+        self.0.notify_waiters();
+    }
+
+    /// Resolves once the channel is closed.
+    pub(crate) async fn wait(&self) {
+        loop {
+            let notified = self.0.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.1.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
 impl Stdin {
     /// Builds stdin from data that arrived before the handler started and the
     /// channel's queue, emptied by a task of its own (see [`FlowControl`]). The
@@ -317,8 +469,19 @@ impl Stdin {
         read: Option<russh::ChannelReadHalf>,
         flow: Arc<FlowControl>,
     ) -> Self {
+        Stdin::with_close(early, early_eof, read, flow, Closed::default())
+    }
+
+    /// As [`Stdin::new`], and fires `closed` when the client closes the channel or the connection ends.
+    pub(crate) fn with_close(
+        early: Vec<Bytes>,
+        early_eof: bool,
+        read: Option<russh::ChannelReadHalf>,
+        flow: Arc<FlowControl>,
+        closed: Closed,
+    ) -> Self {
         let early = futures_util::stream::iter(early.into_iter().map(Ok));
-        let (tx, rx) = mpsc::unbounded_channel::<(Bytes, OwnedSemaphorePermit)>();
+        let (tx, rx) = mpsc::unbounded_channel::<(Bytes, Charge)>();
         let hard = flow.hard_limit();
         let budget = Arc::new(Budget {
             permits: Arc::new(Semaphore::new(hard)),
@@ -329,33 +492,41 @@ impl Stdin {
         if let Some(mut read) = read.filter(|_| !early_eof) {
             let budget = budget.clone();
             tokio::spawn(async move {
+                let mut tx = Some(tx);
                 while let Some(msg) = read.wait().await {
                     match msg {
                         ChannelMsg::Data { data } => {
+                            let Some(sender) = tx.as_ref() else { continue };
                             let need = u32::try_from(data.len().min(budget.hard)).unwrap_or(u32::MAX);
                             // Only a client that ignores its window gets here with a full
                             // buffer; then, and only then, its connection waits.
                             let permit = tokio::select! {
                                 permit = budget.permits.clone().acquire_many_owned(need) => permit,
-                                () = tx.closed() => return,
+                                () = sender.closed() => { tx = None; continue }
                             };
                             let Ok(permit) = permit else { return };
-                            if tx.send((data, permit)).is_err() {
-                                return;
+                            budget.flow.charge(data.len());
+                            let charge = Charge { _permit: permit, len: data.len(), flow: budget.flow.clone() };
+                            if sender.send((data, charge)).is_err() {
+                                tx = None;
+                                continue;
                             }
                             budget.update();
                         }
-                        ChannelMsg::Eof | ChannelMsg::Close => return,
+                        // EOF ends stdin; the channel is watched on for its close.
+                        ChannelMsg::Eof => tx = None,
+                        ChannelMsg::Close => break,
                         // Requests are answered by the connection; extended data from a client has no meaning.
                         _ => {}
                     }
                 }
+                closed.fire();
             });
         }
-        // The permit is released when the reader takes the chunk.
+        // The charge is given back when the reader takes the chunk.
         let rest = futures_util::stream::unfold((rx, budget), |(mut rx, budget)| async move {
-            let (data, permit) = rx.recv().await?;
-            drop(permit);
+            let (data, charge) = rx.recv().await?;
+            drop(charge);
             budget.update();
             Some((Ok(data), (rx, budget)))
         });

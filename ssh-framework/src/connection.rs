@@ -47,14 +47,14 @@ impl fmt::Debug for Connection {
 }
 
 impl Connection {
-    pub(crate) fn new(id: u64, peer: Option<SocketAddr>, local: Option<SocketAddr>, window: u32) -> Self {
+    pub(crate) fn new(id: u64, peer: Option<SocketAddr>, local: Option<SocketAddr>, flow: FlowControl) -> Self {
         Connection {
             id,
             peer,
             local,
             authenticated: OnceLock::new(),
             extensions: Mutex::new(Extensions::new()),
-            flow: Arc::new(FlowControl::new(window)),
+            flow: Arc::new(flow),
             handle: OnceLock::new(),
         }
     }

@@ -293,7 +293,7 @@ pub struct Environment(pub Vec<(String, String)>);
 
 impl<K: OnSessionChannel> FromRequestParts<K> for Environment {
     fn from_request_parts(request: &Request) -> Result<Self, Rejection> {
-        Ok(Environment(request.session().map(|s| s.env.clone()).unwrap_or_default()))
+        Ok(Environment(request.session().map(|s| s.env.as_ref().clone()).unwrap_or_default()))
     }
 }
 

@@ -3,7 +3,20 @@
 
 use std::time::Duration;
 
-/// The server's limits. Defaults follow OpenSSH's sshd.
+/// The server's limits. Defaults follow OpenSSH's sshd where it has one.
+///
+/// Memory a client can make the server hold, with the defaults:
+///
+/// - channel buffers (what a client sent that a body, a forwarded destination
+///   or a client-opened channel's reader has not taken yet, on every channel
+///   kind): at most `max_channel_buffers_per_connection` (64 MiB) per
+///   connection plus one packet (256 KiB), at most `8 MiB + 2 × window + 1
+///   MiB` (25 MiB) per channel, and at most `max_channel_buffers` (1 GiB) for
+///   the whole server plus one packet per connection; see `FlowControl` in
+///   `channel.rs` for how (a trickle window, then no reading at all);
+/// - data sent on a session channel before its body starts: 1 MiB per channel;
+/// - environment variables: `max_env_bytes` (64 KiB) per session channel,
+///   names up to 256 bytes, values up to 32 KiB, at most 256 of them.
 #[derive(Debug, Clone)]
 pub(crate) struct Limits {
     pub(crate) max_auth_tries: u32,
@@ -24,6 +37,9 @@ pub(crate) struct Limits {
     pub(crate) max_open_files: Option<usize>,
     /// `None`: derived from `max_open_files` ([`Limits::open_files`]).
     pub(crate) max_open_files_per_user: Option<usize>,
+    pub(crate) max_env_bytes: usize,
+    pub(crate) max_channel_buffers_per_connection: usize,
+    pub(crate) max_channel_buffers: usize,
 }
 
 impl Default for Limits {
@@ -44,6 +60,9 @@ impl Default for Limits {
             stream_local_bind_mask: 0o177,
             max_open_files: None,
             max_open_files_per_user: None,
+            max_env_bytes: 64 << 10,
+            max_channel_buffers_per_connection: 64 << 20,
+            max_channel_buffers: 1 << 30,
         }
     }
 }

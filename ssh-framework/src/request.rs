@@ -24,7 +24,12 @@ pub struct SessionInfo {
     /// The pty requested on this channel, if one was allowed.
     pub pty: Option<PtyRequest>,
     /// The environment variables allowed on this channel, in arrival order.
-    pub env: Vec<(String, String)>,
+    ///
+    /// Shared, not copied, by every request of the channel: cloning a
+    /// `SessionInfo` costs the same whatever the environment holds. The
+    /// framework bounds it per channel (see
+    /// [`ServerBuilder::max_env_bytes`](crate::ServerBuilder::max_env_bytes)).
+    pub env: Arc<Vec<(String, String)>>,
     /// The X11 forwarding allowed on this channel, if any.
     pub x11: Option<X11Request>,
     /// Whether agent forwarding was allowed on this channel.

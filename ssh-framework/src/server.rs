@@ -241,6 +241,37 @@ impl ServerBuilder {
         self
     }
 
+    /// Bytes one connection may hold in the buffers of its channels (session
+    /// stdin and every forwarding channel) before it stops reading from the
+    /// client (default 64 MiB; from half of it the client is held to a
+    /// trickle). A connection that has to wait for 60 seconds without any of
+    /// its buffers draining is disconnected. Keep it above what one channel
+    /// may buffer, `8 MiB + 2 × window + 1 MiB` (25 MiB with the default
+    /// window): below, one channel whose body waits for the client before
+    /// reading more could stop its own connection.
+    pub fn max_channel_buffers_per_connection(mut self, bytes: usize) -> Self {
+        self.limits.max_channel_buffers_per_connection = bytes;
+        self
+    }
+
+    /// Bytes all connections together may hold in channel buffers before each
+    /// of them stops reading from its client (default 1 GiB; from half of it
+    /// every client is held to a trickle).
+    pub fn max_channel_buffers(mut self, bytes: usize) -> Self {
+        self.limits.max_channel_buffers = bytes;
+        self
+    }
+
+    /// Bytes of environment variables (names and values) one session channel
+    /// may hold (default 64 KiB). Beyond it, and for a name over 256 bytes, a
+    /// value over 32 KiB or a 257th variable, `env` requests are refused
+    /// before any handler sees them. OpenSSH bounds them only by its packet
+    /// size; the bound here keeps a channel's environment cheap to hold.
+    pub fn max_env_bytes(mut self, bytes: usize) -> Self {
+        self.limits.max_env_bytes = bytes;
+        self
+    }
+
     /// The software version in the identification string (`SSH-2.0-<id>`).
     pub fn server_id(mut self, id: impl Into<String>) -> Self {
         self.server_id = Some(id.into());
@@ -248,6 +279,12 @@ impl ServerBuilder {
     }
 
     /// The channel window the client may fill before waiting (default 8 MiB).
+    ///
+    /// Every channel is opened with a full window, which a client may fill
+    /// without waiting for anything: with many channels that is more than a
+    /// connection's channel budget
+    /// ([`max_channel_buffers_per_connection`](ServerBuilder::max_channel_buffers_per_connection)),
+    /// past which the connection stops reading instead.
     pub fn window_size(mut self, bytes: u32) -> Self {
         self.window_size = bytes;
         self
@@ -299,6 +336,7 @@ impl ServerBuilder {
                 routes: self.routes,
                 stack,
                 startups: Arc::new(Semaphore::new(self.limits.max_startups.full)),
+                buffers: Arc::new(crate::channel::BufferPool::new(self.limits.max_channel_buffers)),
                 limits: self.limits,
                 config: Arc::new(config),
                 next_id: AtomicU64::new(1),

@@ -12,6 +12,7 @@
 //! | [`handlers`] | small `#[ssh_framework::server]` types the tests compose |
 //! | [`net`] | TCP and Unix echo servers and round trips through forwards |
 //! | [`data`] | reproducible test bytes and their SHA-256 |
+//! | [`memory`] | this process's resident set, for memory bounds |
 //!
 //! Every client runs under a timeout and every server owns its temp dir, so
 //! tests can run in parallel and none can hang. A machine without OpenSSH's
@@ -20,6 +21,7 @@
 
 pub mod data;
 pub mod handlers;
+pub mod memory;
 pub mod mini_sshd;
 pub mod net;
 pub mod openssh;

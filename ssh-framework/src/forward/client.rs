@@ -91,8 +91,10 @@ impl Client {
 
 /// A channel opened to the client, as a byte stream. Dropping it closes the channel.
 ///
-/// What the client sends is buffered (up to 16 MiB) by a task of its own, so
-/// a writer waiting for the client's window never stalls the connection.
+/// What the client sends is buffered by a task of its own, so a writer
+/// waiting for the client's window never stalls the connection; the buffer
+/// counts against the connection's and the server's channel budgets (see
+/// [`ServerBuilder::max_channel_buffers_per_connection`](crate::ServerBuilder::max_channel_buffers_per_connection)).
 pub struct ClientChannel(ChannelDuplex);
 
 impl fmt::Debug for ClientChannel {

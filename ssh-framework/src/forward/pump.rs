@@ -10,11 +10,16 @@ use russh::{Channel, ChannelWriteHalf};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::channel::{FlowControl, Stdin};
+use crate::channel::{Closed, FlowControl, Stdin};
 
 /// Buffer per direction: large enough to fill a 32 KiB packet twice over.
 const BUFFER: usize = 64 << 10;
+/// How long a forwarded connection may go on after its channel closed (to
+/// hand the destination what the client sent before closing); then it is
+/// dropped with what the destination did not take.
+const CLOSE_GRACE: Duration = Duration::from_secs(10);
 
 /// A channel as a byte stream that never stalls its connection.
 ///
@@ -31,15 +36,18 @@ pub(crate) struct ChannelDuplex {
     read: Stdin,
     write: Pin<Box<dyn AsyncWrite + Send + Sync>>,
     close: Option<ChannelWriteHalf<Msg>>,
+    closed: Closed,
 }
 
 impl ChannelDuplex {
     pub(crate) fn new(channel: Channel<Msg>, flow: Arc<FlowControl>) -> Self {
         let (read, write) = channel.split();
+        let closed = Closed::default();
         ChannelDuplex {
-            read: Stdin::new(Vec::new(), false, Some(read), flow),
+            read: Stdin::with_close(Vec::new(), false, Some(read), flow, closed.clone()),
             write: Box::pin(write.make_writer()),
             close: Some(write),
+            closed,
         }
     }
 }
@@ -83,13 +91,26 @@ impl AsyncWrite for ChannelDuplex {
 
 /// Copies until both directions reached EOF; EOF on one side is passed on as
 /// EOF (or `shutdown(SHUT_WR)`) to the other, and the channel closes when done.
+///
+/// When the client closes the channel (or the connection ends) first, the
+/// copy gets [`CLOSE_GRACE`] to finish, then it is dropped with whatever the
+/// destination did not read: a destination that never reads must not hold
+/// the channel's buffer (and the connection's budget) forever.
 pub(crate) async fn pump<S>(channel: Channel<Msg>, mut socket: S, flow: Arc<FlowControl>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut stream = ChannelDuplex::new(channel, flow);
-    match tokio::io::copy_bidirectional_with_sizes(&mut stream, &mut socket, BUFFER, BUFFER).await {
-        Ok((to_socket, to_client)) => tracing::debug!(to_socket, to_client, "forwarded connection finished"),
-        Err(error) => tracing::debug!(%error, "forwarded connection ended with an error"),
+    let closed = stream.closed.clone();
+    let gone = async move {
+        closed.wait().await;
+        tokio::time::sleep(CLOSE_GRACE).await;
+    };
+    tokio::select! {
+        result = tokio::io::copy_bidirectional_with_sizes(&mut stream, &mut socket, BUFFER, BUFFER) => match result {
+            Ok((to_socket, to_client)) => tracing::debug!(to_socket, to_client, "forwarded connection finished"),
+            Err(error) => tracing::debug!(%error, "forwarded connection ended with an error"),
+        },
+        () = gone => tracing::debug!("channel closed and the destination did not finish; dropping the forwarded connection"),
     }
 }

@@ -125,8 +125,15 @@ impl server::Handler for ConnectionHandler {
         Ok(())
     }
 
+    /// Every data packet, on every channel kind: past the connection's or the
+    /// server's buffer budget, the connection stops reading until they drain.
     async fn data(&mut self, channel: ChannelId, _data: &[u8], session: &mut server::Session) -> Result<(), Self::Error> {
         self.sessions.data(channel, session);
+        if let Err(stalled) = self.decider.connection().flow().room().await {
+            tracing::warn!(parent: self.decider.span(), buffered = stalled.buffered, "channel buffers did not drain; disconnecting");
+            let error = std::io::Error::new(std::io::ErrorKind::TimedOut, "channel buffers did not drain");
+            return Err(HandlerError::Ssh(russh::Error::IO(error)));
+        }
         Ok(())
     }
 
@@ -151,12 +158,13 @@ impl server::Handler for ConnectionHandler {
     }
 
     async fn env_request(&mut self, channel: ChannelId, name: &str, value: &str, session: &mut server::Session) -> Result<(), Self::Error> {
-        if self.sessions.env_full(channel) {
+        if !self.sessions.env_fits(channel, name, value, self.shared.limits.max_env_bytes) {
             let _ = session.channel_failure(channel);
             return Ok(());
         }
         let kind = RequestKind::Env { name: name.to_owned(), value: value.to_owned() };
-        let record = |info: &mut SessionInfo| info.env.push((name.to_owned(), value.to_owned()));
+        // Copies the list only if a handler kept an earlier `SessionInfo`.
+        let record = |info: &mut SessionInfo| Arc::make_mut(&mut info.env).push((name.to_owned(), value.to_owned()));
         self.sessions.record_if_allowed(channel, kind, session, record).await;
         Ok(())
     }

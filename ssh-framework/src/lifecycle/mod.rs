@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     pub(crate) on_disconnect: Option<DisconnectHook>,
     /// What SFTP and SCP sessions may hold open, server-wide and per user.
     pub(crate) open_files: Arc<crate::sftp::budget::OpenFiles>,
+    /// The server-wide budget for bytes buffered on channels.
+    pub(crate) buffers: Arc<crate::channel::BufferPool>,
 }
 
 /// Where a server is in its life; connections watch it.
@@ -156,7 +158,12 @@ where
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
     let peer_field = peer.map(|p| p.to_string()).unwrap_or_else(|| "-".into());
     let span = tracing::info_span!("connection", id, peer = %peer_field, user = tracing::field::Empty);
-    let connection = Arc::new(Connection::new(id, peer, local, shared.config.window_size));
+    let flow = crate::channel::FlowControl::new(
+        shared.config.window_size,
+        shared.limits.max_channel_buffers_per_connection,
+        shared.buffers.clone(),
+    );
+    let connection = Arc::new(Connection::new(id, peer, local, flow));
     let result = run(shared.clone(), stream, connection.clone(), shutdown, span.clone()).instrument(span.clone()).await;
     if let Some(hook) = &shared.on_disconnect {
         let _guard = span.enter();

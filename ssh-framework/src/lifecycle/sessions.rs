@@ -29,6 +29,10 @@ use crate::sftp::budget::OpenFiles;
 const MAX_EARLY_DATA: usize = 1 << 20;
 /// Environment variables kept per channel.
 const MAX_ENV_VARS: usize = 256;
+/// The longest environment variable name accepted.
+pub(crate) const MAX_ENV_NAME: usize = 256;
+/// The longest environment variable value accepted.
+pub(crate) const MAX_ENV_VALUE: usize = 32 << 10;
 /// Events queued for a running body that does not read them; older ones are dropped.
 const EVENT_QUEUE: usize = 64;
 
@@ -64,7 +68,8 @@ impl SessionChannel {
                 _ => {}
             }
         }
-        true
+        // Still false after an earlier call found too much.
+        self.early_len <= MAX_EARLY_DATA
     }
 }
 
@@ -158,9 +163,27 @@ impl Sessions {
         }
     }
 
-    /// Whether the channel already holds the most environment variables it may.
-    pub(crate) fn env_full(&self, id: ChannelId) -> bool {
-        self.channels.get(&id).is_some_and(|c| c.info.env.len() >= MAX_ENV_VARS)
+    /// Whether `name=value` may join the channel's environment: names up to
+    /// 256 bytes, values up to 32 KiB, at most 256 variables and `max_bytes`
+    /// of names and values in all. Refused before any handler sees it.
+    pub(crate) fn env_fits(&mut self, id: ChannelId, name: &str, value: &str, max_bytes: usize) -> bool {
+        let Some(channel) = self.channels.get_mut(&id) else { return true };
+        // russh queued a copy of the request for the channel: take it out now, as
+        // `request` does, or refused requests would fill the queue and stall the
+        // connection. Too much early data is `request`'s to report.
+        if !channel.drain_early() {
+            return true;
+        }
+        let env = &channel.info.env;
+        let held: usize = env.iter().map(|(n, v)| n.len() + v.len()).sum();
+        let fits = name.len() <= MAX_ENV_NAME
+            && value.len() <= MAX_ENV_VALUE
+            && env.len() < MAX_ENV_VARS
+            && held + name.len() + value.len() <= max_bytes;
+        if !fits {
+            tracing::debug!(parent: &channel.span, name_len = name.len(), value_len = value.len(), vars = env.len(), held, "environment limit reached; env request refused");
+        }
+        fits
     }
 
     /// Decides one channel request and replies to it.
