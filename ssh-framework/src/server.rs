@@ -168,7 +168,7 @@ impl ServerBuilder {
         self
     }
 
-    /// Unauthenticated connection limits (OpenSSH `MaxStartups`, default 10:30:100).
+    /// Unauthenticated connection limits (OpenSSH `MaxStartups`; default 100:30:1000, see [`MaxStartups`]'s `Default`).
     pub fn max_startups(mut self, m: MaxStartups) -> Self {
         self.limits.max_startups = m;
         self

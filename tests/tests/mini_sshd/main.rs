@@ -5,6 +5,7 @@
 //! `--require` chain, exec, the pty, AcceptEnv and sessions at once, the
 //! forwarding flags, and (with russh's client) signals and window changes.
 
+mod admission;
 mod auth;
 mod forwarding;
 mod sessions;
