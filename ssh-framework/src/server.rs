@@ -291,6 +291,9 @@ fn russh_config(
             cipher::AES_192_CTR,
             cipher::AES_256_CTR,
         ]),
+        // Compression only after authentication, as OpenSSH since 7.4: RFC 4253's
+        // `zlib` would run the decompressor on unauthenticated input.
+        compression: std::borrow::Cow::Borrowed(&[russh::compression::NONE, russh::compression::ZLIB_LEGACY]),
         ..russh::Preferred::default()
     };
     russh::server::Config {

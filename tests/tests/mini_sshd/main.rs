@@ -6,6 +6,7 @@
 //! forwarding flags, and (with russh's client) signals and window changes.
 
 mod admission;
+mod algorithms;
 mod auth;
 mod forwarding;
 mod sessions;
