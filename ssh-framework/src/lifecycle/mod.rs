@@ -16,10 +16,12 @@ mod sessions;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, watch};
@@ -96,10 +98,15 @@ impl Decider {
         let name = request.kind().name();
         let stack = self.stack.clone();
         async move {
-            match stack.oneshot(request).await {
-                Ok(response) => response,
-                Err(error) => {
+            // A handler or layer that panics refuses its request; the connection goes on.
+            match AssertUnwindSafe(stack.oneshot(request)).catch_unwind().await {
+                Ok(Ok(response)) => response,
+                Ok(Err(error)) => {
                     tracing::warn!(request = name, %error, "service error; refused");
+                    Response::Reject
+                }
+                Err(panic) => {
+                    tracing::error!(request = name, panic = %panic_message(panic.as_ref()), "handler panicked; refused");
                     Response::Reject
                 }
             }
@@ -127,6 +134,11 @@ impl Decider {
             });
         }
     }
+}
+
+/// The message a panic carried, when it was a string.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic.downcast_ref::<&str>().copied().or_else(|| panic.downcast_ref::<String>().map(String::as_str)).unwrap_or("")
 }
 
 /// Serves one accepted TCP connection.
