@@ -75,8 +75,8 @@ struct RunArgs {
     /// The sshd binary; skipped when it does not exist.
     #[arg(long, default_value = "/usr/sbin/sshd")]
     sshd: PathBuf,
-    /// Keep the framework's and sshd's MaxStartups default (10:30:100), which
-    /// drops some of 50 parallel unauthenticated connections. By default both
+    /// Keep the framework's MaxStartups default (100:30:1000) and sshd's (10:30:100),
+    /// which drops some of 50 parallel unauthenticated connections. By default both
     /// are raised to 1000 so the parallel test measures login speed, not the drop policy.
     #[arg(long)]
     default_max_startups: bool,
@@ -621,7 +621,7 @@ async fn run(mut args: RunArgs) -> Result<(), String> {
         args.parallel_logins,
         args.parallel,
         args.budget,
-        if args.default_max_startups { "defaults (10:30:100)" } else { "1000 for framework and sshd" }
+        if args.default_max_startups { "defaults (framework 100:30:1000, sshd 10:30:100)" } else { "1000 for framework and sshd" }
     );
     print!("{report}");
     Ok(())

@@ -104,9 +104,11 @@
 //!
 //! # Security defaults
 //!
-//! OpenSSH's: 6 failed attempts then disconnect, 120 s to log in, 10 sessions
-//! per connection, `MaxStartups 10:30:100`, and a 1 s delay before answering a
-//! wrong password. Public keys reach a handler only after the client proved
+//! OpenSSH's: 6 failed attempts then disconnect, 120 s to log in (the
+//! handshake included), 10 sessions per connection, and a 1 s delay before
+//! answering a wrong password. One differs: `MaxStartups` is `100:30:1000`
+//! rather than `10:30:100`, because an unauthenticated connection costs a task
+//! and about 50 KiB here, not a process (see [`MaxStartups`]). Public keys reach a handler only after the client proved
 //! possession with a signature.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -135,7 +137,7 @@ pub use crate::channel::{ChannelEvent, ChannelIo, Command, ExitStatus, PtyReques
 pub use crate::connection::Connection;
 pub use crate::error::{BoxError, ConnectionError, ConnectionErrorKind, Error, ErrorKind};
 pub use crate::extensions::Extensions;
-pub use crate::limits::MaxStartups;
+pub use crate::limits::{MaxStartups, ParseMaxStartupsError};
 pub use crate::request::{Request, RequestKind, Response};
 pub use crate::routes::{Handlers, RouteConflict, Routes};
 pub use crate::server::{Server, ServerBuilder, ShutdownHandle, load_or_generate_host_key};

@@ -169,7 +169,7 @@ impl ServerBuilder {
         self
     }
 
-    /// Unauthenticated connection limits (OpenSSH `MaxStartups`, default 10:30:100).
+    /// Unauthenticated connection limits (OpenSSH `MaxStartups`; default 100:30:1000, see [`MaxStartups`]'s `Default`).
     pub fn max_startups(mut self, m: MaxStartups) -> Self {
         self.limits.max_startups = m;
         self
@@ -397,6 +397,9 @@ fn russh_config(
             cipher::AES_192_CTR,
             cipher::AES_256_CTR,
         ]),
+        // Compression only after authentication, as OpenSSH since 7.4: RFC 4253's
+        // `zlib` would run the decompressor on unauthenticated input.
+        compression: std::borrow::Cow::Borrowed(&[russh::compression::NONE, russh::compression::ZLIB_LEGACY]),
         ..russh::Preferred::default()
     };
     russh::server::Config {

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use ssh_framework::Method;
+use ssh_framework::{MaxStartups, Method};
 use ssh_framework::forward::PermitOpen;
 
 /// mini-sshd's command line.
@@ -75,6 +75,11 @@ pub struct Args {
     /// Session channels open at once on one connection.
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub max_sessions: usize,
+
+    /// Unauthenticated connections, as sshd's `MaxStartups`: from START on, new ones are
+    /// dropped with a probability rising from RATE% to 100% at FULL; a single N means N:100:N.
+    #[arg(long, value_name = "START:RATE:FULL", default_value_t = MaxStartups::default())]
+    pub max_startups: MaxStartups,
 
     /// Milliseconds before a wrong password or code is answered.
     #[arg(long, value_name = "N", default_value_t = 1000)]

@@ -107,6 +107,7 @@ pub async fn build(args: Args) -> Result<(Server, String), BoxError> {
         .max_auth_tries(args.max_auth_tries)
         .login_grace_time(Duration::from_secs(args.login_grace_time))
         .max_sessions(args.max_sessions)
+        .max_startups(args.max_startups)
         .rejection_delay(Duration::from_millis(args.rejection_delay_ms))
         .build()
         .await?;

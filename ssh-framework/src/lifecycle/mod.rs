@@ -10,15 +10,18 @@
 //! adapter that russh calls and that delegates to them.
 
 mod auth;
+mod cut;
 mod handler;
 mod sessions;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, watch};
@@ -99,10 +102,15 @@ impl Decider {
         let name = request.kind().name();
         let stack = self.stack.clone();
         async move {
-            match stack.oneshot(request).await {
-                Ok(response) => response,
-                Err(error) => {
+            // A handler or layer that panics refuses its request; the connection goes on.
+            match AssertUnwindSafe(stack.oneshot(request)).catch_unwind().await {
+                Ok(Ok(response)) => response,
+                Ok(Err(error)) => {
                     tracing::warn!(request = name, %error, "service error; refused");
+                    Response::Reject
+                }
+                Err(panic) => {
+                    tracing::error!(request = name, panic = %panic_message(panic.as_ref()), "handler panicked; refused");
                     Response::Reject
                 }
             }
@@ -130,6 +138,11 @@ impl Decider {
             });
         }
     }
+}
+
+/// The message a panic carried, when it was a string.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic.downcast_ref::<&str>().copied().or_else(|| panic.downcast_ref::<String>().map(String::as_str)).unwrap_or("")
 }
 
 /// Serves one accepted TCP connection.
@@ -199,12 +212,15 @@ where
     }
     tracing::debug!("connected");
     let handler = handler::ConnectionHandler::new(shared.clone(), decider, permit);
+    // russh runs the session in a task of its own that outlives a dropped
+    // future; `_cut` ends its stream on every return from here (see `cut`).
+    let (stream, _cut) = cut::Severable::new(stream);
     let grace = tokio::time::sleep(shared.limits.login_grace_time);
     tokio::pin!(grace);
     let session = tokio::select! {
         s = russh::server::run_stream(shared.config.clone(), stream, handler) => s.map_err(ConnectionError::from)?,
         () = &mut grace => {
-            tracing::info!("login grace time exceeded before key exchange");
+            tracing::info!("login grace time exceeded before the version exchange; dropped");
             return Ok(());
         }
     };
@@ -222,21 +238,33 @@ where
                 grace_done = true;
                 if !connection.is_authenticated() {
                     tracing::info!("login grace time exceeded; disconnecting");
-                    let _ = handle.disconnect(russh::Disconnect::ByApplication, "Login grace time exceeded".into(), String::new()).await;
+                    // Sent only once key exchange is over; a client stalled in it gets the cut.
+                    disconnect_then_cut(&handle, "Login grace time exceeded", &mut session).await;
+                    return Ok(());
                 }
             }
             changed = shutdown.changed() => {
                 let phase = if changed.is_ok() { *shutdown.borrow_and_update() } else { Phase::Disconnect };
                 let unauthenticated = !connection.is_authenticated();
-                if phase == Phase::Disconnect || (phase == Phase::Draining && unauthenticated) {
-                    let _ = handle.disconnect(russh::Disconnect::ByApplication, "Server shutting down".into(), String::new()).await;
-                    if phase == Phase::Disconnect || changed.is_err() {
-                        // Give the disconnect a moment to be written, then drop the connection.
-                        let _ = tokio::time::timeout(Duration::from_secs(2), &mut session).await;
-                        return Ok(());
-                    }
+                if phase == Phase::Disconnect || changed.is_err() || (phase == Phase::Draining && unauthenticated) {
+                    disconnect_then_cut(&handle, "Server shutting down", &mut session).await;
+                    return Ok(());
                 }
             }
         }
     }
+}
+
+/// How long a queued disconnect may take to reach the client before the
+/// connection is cut without it.
+const DISCONNECT_GRACE: Duration = Duration::from_secs(1);
+
+/// Queues a disconnect with `message` and waits a moment for russh to send it
+/// and end the session; the caller's return then cuts the stream regardless.
+async fn disconnect_then_cut<F: Future + Unpin>(handle: &russh::server::Handle, message: &str, session: &mut F) {
+    let _ = tokio::time::timeout(DISCONNECT_GRACE, async {
+        let _ = handle.disconnect(russh::Disconnect::ByApplication, message.into(), String::new()).await;
+        session.await;
+    })
+    .await;
 }

@@ -288,12 +288,7 @@ async fn run_body(body: ChannelBody, write: ChannelWriteHalf<Msg>, handle: Optio
             }
         }
         Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            tracing::error!(panic = %what, "channel handler panicked; closing its channel");
+            tracing::error!(panic = %super::panic_message(panic.as_ref()), "channel handler panicked; closing its channel");
         }
     }
     let _ = write.eof().await;

@@ -5,6 +5,8 @@
 //! `--require` chain, exec, the pty, AcceptEnv and sessions at once, the
 //! forwarding flags, and (with russh's client) signals and window changes.
 
+mod admission;
+mod algorithms;
 mod auth;
 mod forwarding;
 mod security;

@@ -8,7 +8,7 @@ use ssh_framework_tests::handlers::PasswordLogin;
 use ssh_framework_tests::russh_client::RusshClient;
 use ssh_framework_tests::server::TestServer;
 use ssh_framework_tests::within;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
@@ -41,6 +41,57 @@ async fn login_grace_time_disconnects_a_client_that_never_authenticates() {
 
     assert_eq!(message.as_deref(), Some("Login grace time exceeded"));
     assert!(started.elapsed() >= grace - Duration::from_millis(100), "after {:?}", started.elapsed());
+}
+
+/// Reads until the server hangs up, with a deadline; returns when it did.
+async fn hung_up_after(socket: &mut (impl AsyncRead + Unpin), started: Instant, deadline: Duration) -> Duration {
+    let mut sink = [0; 4096];
+    loop {
+        match tokio::time::timeout_at((started + deadline).into(), socket.read(&mut sink)).await {
+            Ok(Ok(0) | Err(_)) => return started.elapsed(),
+            Ok(Ok(_)) => {}
+            Err(_) => panic!("still connected {deadline:?} after connecting"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn login_grace_time_drops_a_client_that_stalls_after_its_version_line() {
+    let grace = Duration::from_secs(2);
+    let server = TestServer::start(|b| b.handlers(PasswordLogin::new("alice", "pw")).login_grace_time(grace)).await;
+    let started = Instant::now();
+    let mut socket = TcpStream::connect(server.addr()).await.unwrap();
+
+    // The version line, then silence: russh waits in key exchange for ever.
+    socket.write_all(b"SSH-2.0-Stall_1.0\r\n").await.unwrap();
+    let elapsed = hung_up_after(&mut socket, started, grace + Duration::from_secs(2)).await;
+
+    assert!(elapsed >= grace - Duration::from_millis(100), "dropped after {elapsed:?}, before the grace time");
+}
+
+#[tokio::test]
+async fn login_grace_time_drops_a_client_that_trickles_its_key_exchange() {
+    let grace = Duration::from_secs(3);
+    let server = TestServer::start(|b| b.handlers(PasswordLogin::new("alice", "pw")).login_grace_time(grace)).await;
+    let started = Instant::now();
+    let socket = TcpStream::connect(server.addr()).await.unwrap();
+    let (mut read, mut write) = socket.into_split();
+
+    // A KEXINIT packet that never ends: its length, then one byte every 2 s.
+    write.write_all(b"SSH-2.0-Trickle_1.0\r\n").await.unwrap();
+    write.write_all(&4096u32.to_be_bytes()).await.unwrap();
+    let trickle = tokio::spawn(async move {
+        for _ in 0..10 {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            if write.write_all(&[20]).await.is_err() {
+                return;
+            }
+        }
+    });
+    let elapsed = hung_up_after(&mut read, started, grace + Duration::from_secs(2)).await;
+    trickle.abort();
+
+    assert!(elapsed >= grace - Duration::from_millis(100), "dropped after {elapsed:?}, before the grace time");
 }
 
 /// `slow` tells the test it started, then runs until the test releases it.
