@@ -16,7 +16,7 @@ use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::io::StreamReader;
 
-use crate::sftp::budget::UserFiles;
+use crate::open_files::UserFiles;
 
 /// A POSIX signal name as carried by SSH `signal` and `exit-signal` messages
 /// (RFC 4254 §6.9, §6.10), without the `SIG` prefix.

@@ -123,6 +123,7 @@ pub mod forward;
 pub mod handler;
 mod lifecycle;
 mod limits;
+mod open_files;
 mod quickack;
 pub mod request;
 mod routes;

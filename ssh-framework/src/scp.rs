@@ -40,7 +40,7 @@ use bytes::Bytes;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::channel::{ChannelIo, Command, ExitStatus};
-use crate::sftp::budget::{self, OpenFile, UserFiles};
+use crate::open_files::{self as budget, OpenFile, UserFiles};
 use crate::sftp::{Backend, FileAttributes, OpenFlags, ReadBuffer, Times};
 
 /// Bytes moved per read or write of file data.

@@ -21,7 +21,7 @@ use crate::lifecycle::{self, DisconnectHook, Phase, Shared};
 use crate::limits::{GatewayPorts, Limits, MaxStartups};
 use crate::request::{Request, Response};
 use crate::routes::{Handlers, RouteConflict, Routes};
-use crate::sftp::budget::OpenFiles;
+use crate::open_files::OpenFiles;
 use crate::stack::Stack;
 
 type LayerFn = Box<dyn FnOnce(Stack) -> Stack + Send>;

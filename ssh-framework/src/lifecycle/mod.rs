@@ -48,7 +48,7 @@ pub(crate) struct Shared {
     pub(crate) next_id: AtomicU64,
     pub(crate) on_disconnect: Option<DisconnectHook>,
     /// What SFTP and SCP sessions may hold open, server-wide and per user.
-    pub(crate) open_files: Arc<crate::sftp::budget::OpenFiles>,
+    pub(crate) open_files: Arc<crate::open_files::OpenFiles>,
     /// The server-wide budget for bytes buffered on channels.
     pub(crate) buffers: Arc<crate::channel::BufferPool>,
 }

@@ -23,7 +23,7 @@ use tracing::Instrument;
 use super::Decider;
 use crate::channel::{ChannelEvent, ChannelIo, Events, ExitStatus, Stdin};
 use crate::request::{ChannelBody, RequestKind, Response, SessionInfo};
-use crate::sftp::budget::OpenFiles;
+use crate::open_files::OpenFiles;
 
 /// Bytes a client may send on a session channel before a shell, exec or subsystem starts.
 const MAX_EARLY_DATA: usize = 1 << 20;

@@ -74,7 +74,6 @@
 //! [`crate::scp`].
 
 mod backend;
-pub(crate) mod budget;
 mod fs;
 mod protocol;
 mod session;

@@ -40,7 +40,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::backend::{Backend, DirEntry, FileAttributes, ReadBuffer, RenameMode, long_name};
-use super::budget::{self, OpenFile, UserFiles};
+use crate::open_files::{self as budget, OpenFile, UserFiles};
 use super::protocol::{self, Request, StatusCode, fxp};
 
 /// The largest request packet accepted (OpenSSH's limit); a longer one ends the session.

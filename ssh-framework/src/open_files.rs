@@ -2,7 +2,7 @@
 //! hold open for clients, with a share per user.
 //!
 //! Every handle the built-in SFTP server or an SCP transfer holds is an open
-//! file descriptor (for [`FsBackend`](super::FsBackend)), and the process has
+//! file descriptor (for the built-in SFTP server's `FsBackend`), and the process has
 //! one table of them for every connection: without a budget, one user with a
 //! few SFTP channels could fill it, and then the accept loop, other users'
 //! logins and their opens all fail with "Too many open files". The budget
