@@ -181,9 +181,23 @@ impl ServerBuilder {
         self
     }
 
-    /// Sends keepalives after this long without traffic (default off).
+    /// Sends a keepalive request after this long without anything from the
+    /// client (OpenSSH's `ClientAliveInterval`; default off). A client that
+    /// answers none of [`keepalive_count_max`](ServerBuilder::keepalive_count_max)
+    /// of them in a row is disconnected: a dead peer or a frozen client is
+    /// dropped after about `interval × (count max + 1)`.
+    #[doc(alias = "ClientAliveInterval")]
     pub fn keepalive_interval(mut self, d: Option<Duration>) -> Self {
         self.limits.keepalive_interval = d;
+        self
+    }
+
+    /// Keepalives sent without any reply before the client is disconnected
+    /// (OpenSSH's `ClientAliveCountMax`, default 3; 0 never disconnects).
+    /// Only with a [`keepalive_interval`](ServerBuilder::keepalive_interval).
+    #[doc(alias = "ClientAliveCountMax")]
+    pub fn keepalive_count_max(mut self, n: usize) -> Self {
+        self.limits.keepalive_count_max = n;
         self
     }
 
@@ -417,6 +431,7 @@ fn russh_config(
         maximum_packet_size: max_packet_size,
         inactivity_timeout: limits.inactivity_timeout,
         keepalive_interval: limits.keepalive_interval,
+        keepalive_max: limits.keepalive_count_max,
         nodelay: true,
         preferred,
         ..Default::default()

@@ -72,6 +72,16 @@ pub struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 120)]
     pub login_grace_time: u64,
 
+    /// Seconds without anything from the client before a keepalive is sent, as sshd's
+    /// `ClientAliveInterval` (0: never).
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    pub client_alive_interval: u64,
+
+    /// Unanswered keepalives in a row before the client is disconnected, as sshd's
+    /// `ClientAliveCountMax` (0: never disconnect).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub client_alive_count_max: usize,
+
     /// Session channels open at once on one connection.
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub max_sessions: usize,

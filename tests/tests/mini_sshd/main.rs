@@ -3,12 +3,15 @@
 //! rejection delay unless the delay is what is tested), every client under a
 //! timeout: the startup line and host key, each authentication method and the
 //! `--require` chain, exec, the pty, AcceptEnv and sessions at once, the
-//! forwarding flags, and (with russh's client) signals and window changes.
+//! forwarding flags, (with russh's client) signals and window changes,
+//! admission (`--max-startups`), the algorithms offered, keepalives, and the
+//! security regressions of the review (process groups, X11, method lists).
 
 mod admission;
 mod algorithms;
 mod auth;
 mod forwarding;
+mod keepalive;
 mod security;
 mod sessions;
 mod signals;
