@@ -124,7 +124,9 @@
 //! default and kept so that every client sshd admits is admitted here:
 //!
 //! - `curve25519-sha256`, `curve25519-sha256@libssh.org` and the
-//!   Diffie-Hellman groups: "no protection against post-quantum attacks".
+//!   Diffie-Hellman exchanges (group exchange, groups 14, 16 and 18; not 15
+//!   or 17, which sshd does not offer): "no protection against post-quantum
+//!   attacks".
 //!   Clients older than OpenSSH 9.9 (and most libraries) have no ML-KEM;
 //!   clients that do get it first.
 //! - `diffie-hellman-group14-sha256`: "2048-bit modulus, 112-bit strength",

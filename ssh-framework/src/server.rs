@@ -400,7 +400,7 @@ fn russh_config(
     window_size: u32,
     max_packet_size: u32,
 ) -> russh::server::Config {
-    use russh::cipher;
+    use russh::{cipher, kex};
     let preferred = russh::Preferred {
         // aes128-gcm is russh's fastest cipher here but not offered by default.
         cipher: std::borrow::Cow::Owned(vec![
@@ -410,6 +410,20 @@ fn russh_config(
             cipher::AES_128_CTR,
             cipher::AES_192_CTR,
             cipher::AES_256_CTR,
+        ]),
+        // russh's safe list less DH groups 15 and 17, which OpenSSH's sshd does not offer.
+        kex: std::borrow::Cow::Borrowed(&[
+            kex::MLKEM768X25519_SHA256,
+            kex::CURVE25519,
+            kex::CURVE25519_PRE_RFC_8731,
+            kex::DH_GEX_SHA256,
+            kex::DH_G16_SHA512,
+            kex::DH_G18_SHA512,
+            kex::DH_G14_SHA256,
+            kex::EXTENSION_SUPPORT_AS_CLIENT,
+            kex::EXTENSION_SUPPORT_AS_SERVER,
+            kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
+            kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
         ]),
         // Compression only after authentication, as OpenSSH since 7.4: RFC 4253's
         // `zlib` would run the decompressor on unauthenticated input.

@@ -43,6 +43,19 @@ async fn kexinit_offers_post_quantum_kex_first_strict_kex_and_no_compression_bef
 
     assert_eq!(kex.first().map(String::as_str), Some("mlkem768x25519-sha256"), "{kex:?}");
     assert!(kex.iter().any(|k| k == "kex-strict-s-v00@openssh.com"), "no strict KEX (Terrapin): {kex:?}");
+    // Only exchanges OpenSSH 9's sshd offers too (no SHA-1, no group 15 or 17).
+    const SSHD_ALSO_OFFERS: [&str; 7] = [
+        "mlkem768x25519-sha256",
+        "curve25519-sha256",
+        "curve25519-sha256@libssh.org",
+        "diffie-hellman-group-exchange-sha256",
+        "diffie-hellman-group16-sha512",
+        "diffie-hellman-group18-sha512",
+        "diffie-hellman-group14-sha256",
+    ];
+    for k in kex.iter().filter(|k| !k.starts_with("ext-info") && !k.starts_with("kex-strict")) {
+        assert!(SSHD_ALSO_OFFERS.contains(&k.as_str()), "unexpected key exchange {k} in {kex:?}");
+    }
     assert_eq!(lists[2], lists[3], "ciphers differ by direction");
     assert!(ciphers.iter().all(|c| !c.contains("cbc") && !c.contains("arcfour") && c != "none"), "{ciphers:?}");
     assert!(macs.iter().all(|m| !m.contains("md5") && !m.contains("sha1") && m != "none"), "{macs:?}");
