@@ -12,17 +12,14 @@ pub const MIB: usize = 1 << 20;
 
 /// This process's resident set size in bytes (`VmRSS` of `/proc/self/status`).
 pub fn rss() -> usize {
-    let status =
-        std::fs::read_to_string("/proc/self/status").expect("/proc/self/status is readable");
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .expect("a VmRSS line");
-    let kib: usize = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .expect("VmRSS in kB");
+    rss_of("/proc/self/status")
+}
+
+/// The resident set size in bytes that a `/proc/PID/status` file states.
+pub fn rss_of(status: &str) -> usize {
+    let status = std::fs::read_to_string(status).unwrap_or_else(|e| panic!("{status} is readable: {e}"));
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("a VmRSS line");
+    let kib: usize = line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("VmRSS in kB");
     kib << 10
 }
 

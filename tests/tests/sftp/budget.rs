@@ -7,51 +7,29 @@
 //! shares that process.
 
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use ssh_framework_tests::mini_sshd::{MiniSshd, args};
+use ssh_framework_tests::mini_sshd::{self, MiniSshd, MiniSshdProcess};
 use ssh_framework_tests::openssh::{ClientKey, Ssh, keygen};
 use ssh_framework_tests::russh_client::RusshClient;
-use ssh_framework_tests::within;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader, Lines};
-use tokio::process::ChildStdout;
 
 use crate::raw::{FXF_READ, FXP_HANDLE, FXP_OPEN, FXP_STATUS, RawSftp, open_body, status_code};
-
-const BASE_VAR: &str = "SSH_FRAMEWORK_TESTS_CHILD_BASE";
-const FLAGS_VAR: &str = "SSH_FRAMEWORK_TESTS_CHILD_FLAGS";
 
 /// mini-sshd for the tests below, when they start this binary as its child;
 /// does nothing otherwise.
 #[test]
 #[ignore = "the mini-sshd child process the budget tests start; not a test by itself"]
 fn mini_sshd_child() {
-    let (Some(base), Ok(flags)) = (std::env::var_os(BASE_VAR), std::env::var(FLAGS_VAR)) else { return };
-    let _ = tracing_subscriber::fmt().with_env_filter("ssh_framework=info").with_writer(std::io::stderr).try_init();
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
-    runtime.block_on(async {
-        let flags: Vec<&str> = flags.lines().collect();
-        let (server, _) = example_mini_sshd::build(args(Path::new(&base), &flags)).await.expect("mini-sshd builds");
-        println!("listening on {}", server.local_addrs()[0]);
-        // The parent holds our stdin: its end (or the parent's) stops us.
-        let parent_gone = async {
-            let _ = tokio::io::stdin().read(&mut [0u8; 1]).await;
-        };
-        server.run_until(parent_gone, Duration::from_secs(1)).await.expect("mini-sshd runs");
-    });
+    mini_sshd::child_main();
 }
 
 /// A mini-sshd child process with `nofile` descriptors at most, users alice
 /// and bob (keys), and `root/file` to open.
 struct Child {
-    base: tempfile::TempDir,
+    server: MiniSshdProcess,
     addr: SocketAddr,
     alice: ClientKey,
     bob: ClientKey,
-    _stdout: Lines<BufReader<ChildStdout>>,
-    _process: tokio::process::Child,
 }
 
 impl Child {
@@ -62,46 +40,21 @@ impl Child {
         std::fs::write(base.path().join("root/file"), b"hello\n").unwrap();
         let alice = keygen(base.path(), "alice").await;
         let bob = keygen(base.path(), "bob").await;
-        let flags = format!(
-            "--authorized-keys=alice:{}\n--authorized-keys=bob:{}",
-            alice.public_file().display(),
-            bob.public_file().display()
-        );
-        let log = std::fs::File::create(base.path().join("mini-sshd.log")).unwrap();
-        // `ulimit -n N` without -H or -S sets both limits, so the server cannot raise its own.
-        let mut process = tokio::process::Command::new("/bin/sh")
-            .args(["-c", r#"ulimit -n "$0" && exec "$@""#])
-            .arg(nofile.to_string())
-            .arg(std::env::current_exe().unwrap())
-            .args(["budget::mini_sshd_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
-            .env(BASE_VAR, base.path())
-            .env(FLAGS_VAR, flags)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .expect("starting the child process");
-        let mut stdout = BufReader::new(process.stdout.take().unwrap()).lines();
-        let addr = within("the child mini-sshd to listen", async {
-            while let Some(line) = stdout.next_line().await.unwrap() {
-                // libtest's "test budget::mini_sshd_child ... " may start the line.
-                if let Some((_, addr)) = line.split_once("listening on ") {
-                    return addr.parse().unwrap();
-                }
-            }
-            panic!("the child ended before listening; its log:\n{}", std::fs::read_to_string(base.path().join("mini-sshd.log")).unwrap());
-        })
-        .await;
-        Child { base, addr, alice, bob, _stdout: stdout, _process: process }
+        let flags = [
+            format!("--authorized-keys=alice:{}", alice.public_file().display()),
+            format!("--authorized-keys=bob:{}", bob.public_file().display()),
+        ];
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let server = MiniSshdProcess::start("budget::mini_sshd_child", base, &flags, Some(nofile)).await;
+        Child { addr: server.addr(), server, alice, bob }
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(self.base.path().join("mini-sshd.log")).unwrap()
+        self.server.log()
     }
 
     fn bob(&self, program: fn(u16, &str) -> Ssh) -> Ssh {
-        program(self.addr.port(), "bob").identity(&self.bob.path).option("BatchMode=yes").current_dir(&self.base.path().join("local"))
+        program(self.addr.port(), "bob").identity(&self.bob.path).option("BatchMode=yes").current_dir(&self.server.dir().join("local"))
     }
 }
 
@@ -146,7 +99,7 @@ async fn one_user_holding_every_file_it_may_cannot_stop_another_users_login_or_o
     out.ok();
     assert_eq!(out.stdout_text(), "bob-ok\n");
     child.bob(Ssh::sftp).batch("get file\n").await.ok();
-    assert_eq!(std::fs::read(child.base.path().join("local/file")).unwrap(), b"hello\n");
+    assert_eq!(std::fs::read(child.server.dir().join("local/file")).unwrap(), b"hello\n");
     assert!(!child.log().contains("accept failed"), "the server never ran out of descriptors:\n{}", child.log());
     drop(sessions);
 }
