@@ -34,6 +34,7 @@ async fn a_client_that_stops_reading_gets_every_byte_and_the_server_holds_a_wind
     let base = MiniSshd::base();
     std::fs::create_dir(base.path().join("root")).unwrap();
     let sshd = MiniSshdProcess::start("mini_sshd_child", base, &["--user=bob:pw"], None).await;
+    let idle = sshd.rss();
     let bob = Ssh::new(sshd.addr().port(), "bob").password("pw");
     let mut ssh = bob.command(&format!("yes x | head -c {SIZE}"));
     let mut child = ssh.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true).spawn().unwrap();
@@ -50,14 +51,14 @@ async fn a_client_that_stops_reading_gets_every_byte_and_the_server_holds_a_wind
         hasher.update(&buffer[..n]);
         received += n;
     }
-    let before = sshd.rss();
-    let mut peak = before;
+    let mut peak = sshd.rss();
     let stalled = Instant::now();
     while stalled.elapsed() < STALL {
         peak = peak.max(sshd.rss());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let growth = peak.saturating_sub(before);
+    // From before the login: the transfer's buffers, in flight when the client stopped, count.
+    let growth = peak.saturating_sub(idle);
     loop {
         let n = tokio::time::timeout(Duration::from_secs(60), stdout.read(&mut buffer)).await.expect("reading resumed").unwrap();
         if n == 0 {
