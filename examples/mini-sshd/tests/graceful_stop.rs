@@ -1,6 +1,7 @@
 //! The `mini-sshd` binary stops the way `Server::run` promises: at SIGTERM it
-//! stops accepting and lets a running session finish; a second SIGTERM
-//! disconnects at once. Driven with russh's client against the real binary.
+//! stops accepting and lets running sessions finish (ten transfers complete,
+//! every byte); a second SIGTERM disconnects at once, and a transfer it cuts
+//! never reports success. Driven with russh's client against the real binary.
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -133,6 +134,99 @@ async fn a_second_sigterm_disconnects_running_sessions_at_once() {
     listener_closed(port).await;
     sigterm(&child);
 
+    let exit = timeout(Duration::from_secs(10), child.wait()).await.expect("exits well before the 30 s drain").unwrap();
+    assert!(exit.success(), "{exit}");
+}
+
+/// Transfers running at once when the signal comes.
+const TRANSFERS: usize = 10;
+/// Each sends 40 × 256 KiB of zeros over about two seconds.
+const TRANSFER_BYTES: usize = 40 * 256 * 1024;
+const TRANSFER: &str = "i=0; while [ $i -lt 40 ]; do head -c 262144 /dev/zero; sleep 0.05; i=$((i+1)); done";
+
+/// What one transfer's client saw: the bytes (all zeros?) and the exit status.
+struct Received {
+    bytes: usize,
+    zeros: bool,
+    status: Option<u32>,
+}
+
+/// Starts [`TRANSFERS`] downloads, each on a connection of its own, and
+/// returns once every one has received its first bytes.
+async fn start_transfers(port: u16) -> Vec<tokio::task::JoinHandle<Received>> {
+    let mut transfers = Vec::new();
+    let mut started = Vec::new();
+    for _ in 0..TRANSFERS {
+        let handle = login(port).await;
+        let mut channel = handle.channel_open_session().await.expect("session");
+        channel.exec(true, TRANSFER).await.expect("exec sent");
+        let (first, first_rx) = tokio::sync::oneshot::channel();
+        started.push(first_rx);
+        transfers.push(tokio::spawn(async move {
+            let _handle = handle;
+            let mut first = Some(first);
+            let mut received = Received { bytes: 0, zeros: true, status: None };
+            while let Some(msg) = timeout(LIMIT, channel.wait()).await.expect("the transfer ends in time") {
+                match msg {
+                    ChannelMsg::Data { data } => {
+                        received.bytes += data.len();
+                        received.zeros &= data.iter().all(|&b| b == 0);
+                        if let Some(first) = first.take() {
+                            let _ = first.send(());
+                        }
+                    }
+                    ChannelMsg::ExitStatus { exit_status } => received.status = Some(exit_status),
+                    ChannelMsg::Close => break,
+                    _ => {}
+                }
+            }
+            received
+        }));
+    }
+    for first in started {
+        timeout(LIMIT, first).await.expect("every transfer starts").expect("a first chunk");
+    }
+    transfers
+}
+
+#[tokio::test]
+async fn sigterm_lets_ten_running_transfers_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, port) = start(&dir).await;
+    let transfers = start_transfers(port).await;
+
+    sigterm(&child);
+    listener_closed(port).await;
+
+    for transfer in transfers {
+        let received = transfer.await.unwrap();
+        assert_eq!((received.bytes, received.zeros, received.status), (TRANSFER_BYTES, true, Some(0)));
+    }
+    let exit = timeout(LIMIT, child.wait()).await.expect("the server exits after the drain").unwrap();
+    assert!(exit.success(), "{exit}");
+}
+
+#[tokio::test]
+async fn transfers_cut_by_a_second_sigterm_fail_loudly_never_short_with_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, port) = start(&dir).await;
+    let transfers = start_transfers(port).await;
+
+    sigterm(&child);
+    listener_closed(port).await;
+    sigterm(&child);
+
+    let mut cut = 0;
+    for transfer in transfers {
+        let received = transfer.await.unwrap();
+        assert!(received.zeros);
+        if received.status == Some(0) {
+            assert_eq!(received.bytes, TRANSFER_BYTES, "a transfer reported success with part of its data");
+        } else {
+            cut += 1;
+        }
+    }
+    assert!(cut > 0, "no transfer was cut: the second signal came too late to test anything");
     let exit = timeout(Duration::from_secs(10), child.wait()).await.expect("exits well before the 30 s drain").unwrap();
     assert!(exit.success(), "{exit}");
 }
