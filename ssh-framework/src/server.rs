@@ -11,12 +11,13 @@ use std::time::Duration;
 use russh::keys::{Algorithm, HashAlg, PrivateKey};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 use tower::{Layer, Service};
 
 use crate::connection::Connection;
 use crate::error::{BoxError, ConnectionError, Error, ErrorKind};
+use crate::lifecycle::admission::Admission;
 use crate::lifecycle::{self, DisconnectHook, Phase, Shared};
 use crate::limits::{GatewayPorts, Limits, MaxStartups};
 use crate::request::{Request, Response};
@@ -172,6 +173,29 @@ impl ServerBuilder {
     /// Unauthenticated connection limits (OpenSSH `MaxStartups`; default 100:30:1000, see [`MaxStartups`]'s `Default`).
     pub fn max_startups(mut self, m: MaxStartups) -> Self {
         self.limits.max_startups = m;
+        self
+    }
+
+    /// Unauthenticated connections one source may hold at once (OpenSSH's
+    /// `PerSourceMaxStartups`; default none, as OpenSSH): past it, a new
+    /// connection from that source is closed before the version exchange,
+    /// while other sources are still admitted under
+    /// [`max_startups`](ServerBuilder::max_startups). Sources are grouped by
+    /// [`per_source_net_block_size`](ServerBuilder::per_source_net_block_size).
+    #[doc(alias = "PerSourceMaxStartups")]
+    pub fn per_source_max_startups(mut self, n: Option<usize>) -> Self {
+        self.limits.per_source_max_startups = n.map(|n| n.max(1));
+        self
+    }
+
+    /// The prefix lengths that group client addresses into one source for
+    /// [`per_source_max_startups`](ServerBuilder::per_source_max_startups)
+    /// (OpenSSH's `PerSourceNetBlockSize`; default 32 for IPv4 and 128 for
+    /// IPv6: every address is a source of its own). An IPv4-mapped IPv6
+    /// address counts as IPv4.
+    #[doc(alias = "PerSourceNetBlockSize")]
+    pub fn per_source_net_block_size(mut self, ipv4: u8, ipv6: u8) -> Self {
+        self.limits.per_source_net_block_size = (ipv4.min(32), ipv6.min(128));
         self
     }
 
@@ -349,7 +373,7 @@ impl ServerBuilder {
             shared: Arc::new(Shared {
                 routes: self.routes,
                 stack,
-                startups: Arc::new(Semaphore::new(self.limits.max_startups.full)),
+                admission: Admission::new(&self.limits),
                 buffers: Arc::new(crate::channel::BufferPool::new(self.limits.max_channel_buffers)),
                 limits: self.limits,
                 config: Arc::new(config),

@@ -91,6 +91,11 @@ pub struct Args {
     #[arg(long, value_name = "START:RATE:FULL", default_value_t = MaxStartups::default())]
     pub max_startups: MaxStartups,
 
+    /// Unauthenticated connections one source address may hold at once, as sshd's
+    /// `PerSourceMaxStartups` [default: no limit].
+    #[arg(long, value_name = "N")]
+    pub per_source_max_startups: Option<usize>,
+
     /// Milliseconds before a wrong password or code is answered.
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub rejection_delay_ms: u64,

@@ -108,6 +108,7 @@ pub async fn build(args: Args) -> Result<(Server, String), BoxError> {
         .login_grace_time(Duration::from_secs(args.login_grace_time))
         .max_sessions(args.max_sessions)
         .max_startups(args.max_startups)
+        .per_source_max_startups(args.per_source_max_startups)
         .keepalive_interval((args.client_alive_interval > 0).then(|| Duration::from_secs(args.client_alive_interval)))
         .keepalive_count_max(args.client_alive_count_max)
         .rejection_delay(Duration::from_millis(args.rejection_delay_ms))

@@ -13,10 +13,11 @@ use std::sync::Arc;
 
 use russh::keys::PublicKey;
 use russh::server;
-use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::admission::Startup;
 use super::{Decider, HandlerError, Shared};
 use crate::auth::{Auth, Factors, Method, MethodSet, PromptRound, Prompter};
 use crate::extensions::Extensions;
@@ -75,8 +76,8 @@ pub(crate) struct Authentication {
     attempt_key: Option<PublicKey>,
     /// The connection's extensions before the first authentication request.
     before_auth: Option<Extensions>,
-    /// Held while unauthenticated; counts toward `max_startups`.
-    startup_permit: Option<OwnedSemaphorePermit>,
+    /// Held while unauthenticated; counts toward `max_startups` and `per_source_max_startups`.
+    startup_permit: Option<Startup>,
     /// The method list russh holds: the last one given to it, which it sends
     /// by itself when it refuses a request without asking us (a signed
     /// `publickey` request whose key the probe check refused, a bad signature).
@@ -84,7 +85,7 @@ pub(crate) struct Authentication {
 }
 
 impl Authentication {
-    pub(crate) fn new(shared: Arc<Shared>, decider: Decider, startup_permit: OwnedSemaphorePermit) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, decider: Decider, startup_permit: Startup) -> Self {
         Authentication {
             decider,
             record: Record::default(),

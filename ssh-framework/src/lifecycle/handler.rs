@@ -9,9 +9,9 @@ use std::sync::Arc;
 use russh::keys::PublicKey;
 use russh::server::{self, Msg};
 use russh::{Channel, ChannelId, ChannelOpenFailure};
-use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
 
+use super::admission::Startup;
 use super::auth::Authentication;
 use super::sessions::Sessions;
 use super::{Decider, HandlerError, Shared};
@@ -32,7 +32,7 @@ pub(crate) struct ConnectionHandler {
 }
 
 impl ConnectionHandler {
-    pub(crate) fn new(shared: Arc<Shared>, decider: Decider, startup_permit: OwnedSemaphorePermit) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, decider: Decider, startup_permit: Startup) -> Self {
         ConnectionHandler {
             auth: Authentication::new(shared.clone(), decider.clone(), startup_permit),
             sessions: Sessions::new(decider.clone(), shared.limits.max_sessions, shared.open_files.clone()),

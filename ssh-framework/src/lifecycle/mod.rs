@@ -9,6 +9,7 @@
 //! `crate::forward` (listeners and local forwards). [`handler`] is the thin
 //! adapter that russh calls and that delegates to them.
 
+pub(crate) mod admission;
 mod auth;
 mod cut;
 mod handler;
@@ -24,7 +25,7 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tower::ServiceExt;
 use tracing::Instrument;
 
@@ -44,7 +45,7 @@ pub(crate) struct Shared {
     pub(crate) stack: Stack,
     pub(crate) limits: Limits,
     pub(crate) config: Arc<russh::server::Config>,
-    pub(crate) startups: Arc<Semaphore>,
+    pub(crate) admission: admission::Admission,
     pub(crate) next_id: AtomicU64,
     pub(crate) on_disconnect: Option<DisconnectHook>,
     /// What SFTP and SCP sessions may hold open, server-wide and per user.
@@ -196,11 +197,14 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     // Unauthenticated connections hold a permit until they authenticate.
-    let in_use = shared.limits.max_startups.full - shared.startups.available_permits();
-    let permit = match shared.startups.clone().try_acquire_owned() {
-        Ok(permit) if shared.limits.max_startups.admits(in_use) => permit,
-        _ => {
-            tracing::info!(unauthenticated = in_use, "too many unauthenticated connections; dropped");
+    let permit = match shared.admission.admit(connection.peer_addr()) {
+        Ok(startup) => startup,
+        Err(admission::Refusal::MaxStartups { unauthenticated }) => {
+            tracing::info!(unauthenticated, "too many unauthenticated connections; dropped");
+            return Ok(());
+        }
+        Err(admission::Refusal::PerSource { unauthenticated }) => {
+            tracing::info!(unauthenticated, "too many unauthenticated connections from this source; dropped");
             return Ok(());
         }
     };

@@ -1,5 +1,10 @@
-//! Admission of unauthenticated connections (`MaxStartups`): a burst of
-//! honest logins gets in with the defaults, and the cap holds when set low.
+//! Admission of unauthenticated connections (`MaxStartups`,
+//! `PerSourceMaxStartups`): a burst of honest logins gets in with the
+//! defaults, the cap holds when set low, and a slowloris source is held to its
+//! own cap while other sources log in. Loopback has many addresses: the flood
+//! comes from 127.0.0.2.
+
+use std::time::{Duration, Instant};
 
 use ssh_framework_tests::within;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -53,8 +58,56 @@ async fn past_max_startups_a_connection_is_dropped_until_a_slot_frees() {
             if greeting.starts_with(b"SSH-2.0-") {
                 return;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     });
     admitted.await;
+}
+
+/// Connects from `source` (a loopback address of its own).
+async fn connect_from(source: [u8; 4], addr: std::net::SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind((std::net::Ipv4Addr::from(source), 0).into()).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_slowloris_source_is_held_to_its_cap_while_another_logs_in_and_its_slots_expire() {
+    let grace = Duration::from_secs(3);
+    let sshd = with_bob(&["--per-source-max-startups=10", "--login-grace-time=3"]).await;
+    let started = Instant::now();
+
+    // 300 connections from 127.0.0.2 that send a version line and idle.
+    let mut flood = Vec::new();
+    for _ in 0..300 {
+        let mut socket = connect_from([127, 0, 0, 2], sshd.addr()).await;
+        let _ = socket.write_all(b"SSH-2.0-Slowloris_1.0\r\n").await;
+        flood.push(socket);
+    }
+    let mut admitted = Vec::new();
+    let mut closed = 0;
+    for mut socket in flood {
+        let mut greeting = [0; 8];
+        match within("the server's answer", socket.read(&mut greeting)).await {
+            Ok(8) if &greeting == b"SSH-2.0-" => admitted.push(socket),
+            _ => closed += 1,
+        }
+    }
+    assert_eq!((admitted.len(), closed), (10, 290));
+
+    // Meanwhile a login from another source.
+    sshd.ssh("bob").password("pw").run("true").await.ok();
+
+    // The ten admitted ones are dropped at the grace time.
+    for mut socket in admitted {
+        let mut sink = [0; 4096];
+        loop {
+            let left = (grace + Duration::from_secs(2)).saturating_sub(started.elapsed());
+            match tokio::time::timeout(left, socket.read(&mut sink)).await {
+                Ok(Ok(0) | Err(_)) => break,
+                Ok(Ok(_)) => {}
+                Err(_) => panic!("a flood connection outlived the grace time by 2 s"),
+            }
+        }
+    }
 }
