@@ -185,3 +185,35 @@ impl Commands {
         })
     }
 }
+
+/// Allows every session, every env request and every window change; counts the env requests it sees.
+#[derive(Debug, Clone, Default)]
+pub struct AnyEnv {
+    env_calls: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl AnyEnv {
+    /// How many env requests reached the handler.
+    pub fn env_calls(&self) -> usize {
+        self.env_calls.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[ssh_framework::server]
+impl AnyEnv {
+    #[channel(session)]
+    async fn session(&self) -> bool {
+        true
+    }
+
+    #[env]
+    async fn env(&self, _name: &str, _value: &str) -> bool {
+        self.env_calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        true
+    }
+
+    #[window_change]
+    async fn window_change(&self) -> bool {
+        true
+    }
+}

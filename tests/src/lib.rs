@@ -21,6 +21,7 @@
 
 pub mod data;
 pub mod handlers;
+pub mod log;
 pub mod memory;
 pub mod mini_sshd;
 pub mod net;

@@ -231,3 +231,9 @@ pub async fn read_to_close(channel: &mut Channel<client::Msg>) -> Transcript {
     transcript.read_until(channel, |e| e == "close").await;
     transcript
 }
+
+/// Sends an env request on `channel` and returns whether the server allowed it.
+pub async fn set_env(channel: &mut Channel<client::Msg>, name: &str, value: &str) -> bool {
+    channel.set_env(true, name, value).await.expect("env request sent");
+    request_reply(channel).await
+}

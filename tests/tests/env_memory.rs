@@ -5,47 +5,11 @@
 //! resident set, client included. This binary holds this one test so that
 //! no other test's memory is counted.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-use russh::client;
-use ssh_framework_tests::handlers::PasswordLogin;
+use ssh_framework_tests::handlers::{AnyEnv, PasswordLogin};
 use ssh_framework_tests::memory::{MIB, RssPeak};
-use ssh_framework_tests::russh_client::{RusshClient, request_reply};
+use ssh_framework_tests::russh_client::{RusshClient, set_env};
 use ssh_framework_tests::server::TestServer;
 
-/// Allows every session, every env request and every window change; counts the env requests it sees.
-#[derive(Debug, Clone, Default)]
-struct AnyEnv {
-    env_calls: Arc<AtomicUsize>,
-}
-
-#[ssh_framework::server]
-impl AnyEnv {
-    #[channel(session)]
-    async fn session(&self) -> bool {
-        true
-    }
-
-    #[env]
-    async fn env(&self, _name: &str, _value: &str) -> bool {
-        self.env_calls.fetch_add(1, Ordering::SeqCst);
-        true
-    }
-
-    #[window_change]
-    async fn window_change(&self) -> bool {
-        true
-    }
-}
-
-async fn set_env(channel: &mut russh::Channel<client::Msg>, name: &str, value: &str) -> bool {
-    channel
-        .set_env(true, name, value)
-        .await
-        .expect("env request sent");
-    request_reply(channel).await
-}
 
 /// The attack of the review: four channels, each sent 256 environment
 /// variables of 200 KiB (200 MiB in all if kept). Every one is refused and
@@ -83,7 +47,7 @@ async fn a_flood_of_large_env_requests_is_refused_and_costs_no_memory() {
     );
     assert_eq!(accepted, 0, "values over 32 KiB are refused");
     assert_eq!(
-        handlers.env_calls.load(Ordering::SeqCst),
+        handlers.env_calls(),
         0,
         "refused before the handler"
     );

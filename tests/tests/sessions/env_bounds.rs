@@ -3,48 +3,14 @@
 //! beyond before any handler runs, and shared, not copied, by every later
 //! channel request.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use russh::client;
 use ssh_framework::request::{Request, RequestKind};
 use ssh_framework::tower::util::MapRequestLayer;
-use ssh_framework_tests::handlers::PasswordLogin;
-use ssh_framework_tests::russh_client::{RusshClient, request_reply};
+use ssh_framework_tests::handlers::{AnyEnv, PasswordLogin};
+use ssh_framework_tests::russh_client::{RusshClient, set_env};
 use ssh_framework_tests::server::TestServer;
 
-/// Allows every session, every env request and every window change; counts the env requests it sees.
-#[derive(Debug, Clone, Default)]
-struct AnyEnv {
-    env_calls: Arc<AtomicUsize>,
-}
-
-#[ssh_framework::server]
-impl AnyEnv {
-    #[channel(session)]
-    async fn session(&self) -> bool {
-        true
-    }
-
-    #[env]
-    async fn env(&self, _name: &str, _value: &str) -> bool {
-        self.env_calls.fetch_add(1, Ordering::SeqCst);
-        true
-    }
-
-    #[window_change]
-    async fn window_change(&self) -> bool {
-        true
-    }
-}
-
-async fn set_env(channel: &mut russh::Channel<client::Msg>, name: &str, value: &str) -> bool {
-    channel
-        .set_env(true, name, value)
-        .await
-        .expect("env request sent");
-    request_reply(channel).await
-}
 
 /// The environment size bounds, byte for byte.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,7 +56,7 @@ async fn env_requests_beyond_the_name_value_and_total_bounds_are_refused_before_
         "one byte more is refused"
     );
     assert_eq!(
-        handlers.env_calls.load(Ordering::SeqCst),
+        handlers.env_calls(),
         3,
         "refused requests never reach the handler"
     );
@@ -106,7 +72,7 @@ async fn env_requests_beyond_the_name_value_and_total_bounds_are_refused_before_
         !set_env(&mut channel, "V256", "1").await,
         "a 257th variable is refused"
     );
-    assert_eq!(handlers.env_calls.load(Ordering::SeqCst), 3 + 256);
+    assert_eq!(handlers.env_calls(), 3 + 256);
 }
 
 /// Every window-change after a full environment sees the same shared list,

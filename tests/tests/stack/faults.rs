@@ -2,11 +2,9 @@
 //! request, logs the panic inside the connection's span, and leaves the
 //! connection (and every other one) serving.
 
-use std::io;
-use std::sync::{Arc, Mutex};
-
 use ssh_framework::Auth;
 use ssh_framework_tests::handlers::Commands;
+use ssh_framework_tests::log::Captured;
 use ssh_framework_tests::russh_client::{RusshClient, read_to_close};
 use ssh_framework_tests::server::TestServer;
 use ssh_framework_tests::within;
@@ -24,28 +22,10 @@ impl Fragile {
     }
 }
 
-/// A `tracing` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 // A current-thread runtime: the server's tasks run on this thread, under the scoped subscriber.
 #[tokio::test(flavor = "current_thread")]
 async fn a_panicking_auth_handler_refuses_that_attempt_and_the_connection_goes_on() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::start(tracing::Level::INFO);
     let server = TestServer::start(|b| b.handlers(Fragile).handlers(Commands::new())).await;
     let other = RusshClient::login_password(server.addr(), "alice", "pw").await;
 
@@ -60,7 +40,7 @@ async fn a_panicking_auth_handler_refuses_that_attempt_and_the_connection_goes_o
         let transcript = read_to_close(&mut channel).await;
         assert_eq!(transcript.stdout, b"still here\n");
     }
-    let log = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    let log = captured.text();
     let line = log.lines().find(|l| l.contains("handler panicked; refused")).unwrap_or_else(|| panic!("no panic logged:\n{log}"));
     assert!(line.contains("ERROR") && line.contains("connection{") && line.contains("request=\"auth-password\""), "{line}");
     assert!(line.contains("a bug in the password handler"), "{line}");

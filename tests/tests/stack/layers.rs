@@ -1,6 +1,5 @@
 //! User-written `tower` layers decide before any handler; the `TraceLayer` records without changing decisions.
 
-use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -9,6 +8,7 @@ use futures_util::future::BoxFuture;
 use ssh_framework::trace::TraceLayer;
 use ssh_framework::{BoxError, Request, RequestKind, Response};
 use ssh_framework_tests::handlers::{Commands, PasswordLogin};
+use ssh_framework_tests::log::Captured;
 use ssh_framework_tests::server::TestServer;
 use tower::{Layer, Service};
 
@@ -150,32 +150,10 @@ async fn a_layer_can_wrap_the_session_body_and_see_how_it_ended() {
     assert_eq!(ended[0].0, ssh_framework::ExitStatus::Code(3));
 }
 
-/// A `tracing` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 // A current-thread runtime: the server's tasks run on this thread, under the scoped subscriber.
 #[tokio::test(flavor = "current_thread")]
 async fn trace_layer_records_decisions_without_changing_them() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_max_level(tracing::Level::DEBUG)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::start(tracing::Level::DEBUG);
     let server = TestServer::start(|b| {
         b.handlers(PasswordLogin::new("alice", "pw")).handlers(Commands::new()).layer(TraceLayer::new())
     })
@@ -187,7 +165,7 @@ async fn trace_layer_records_decisions_without_changing_them() {
     assert_eq!(out.code, Some(0), "stderr: {}", out.stderr);
     assert_eq!(out.stdout_text(), "traced\n");
     assert_eq!(refused.code, Some(255));
-    let log = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    let log = captured.text();
     let decided = |kind: &str, allowed: bool| {
         log.lines().any(|l| l.contains("decided") && l.contains(&format!("kind=\"{kind}\"")) && l.contains(&format!("allowed={allowed}")))
     };
