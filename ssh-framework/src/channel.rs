@@ -643,6 +643,17 @@ impl Stream for Events {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        // Any client command, Unicode spaces and quotes included: no panic.
+        #[test]
+        fn any_command_splits_or_is_refused(bytes in proptest::collection::vec(any::<u8>(), 0..128), text in "\\PC{0,64}") {
+            for command in [Command::new(&bytes), Command::new(text.as_bytes())] {
+                let _ = (command.program(), command.args(), command.argv());
+            }
+        }
+    }
 
     #[test]
     fn command_routes_on_first_word() {

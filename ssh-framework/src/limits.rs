@@ -203,6 +203,19 @@ pub enum GatewayPorts {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #[test]
+        fn max_startups_parses_any_text_or_refuses_it(text in "\\PC{0,32}") {
+            let _ = text.parse::<MaxStartups>();
+        }
+
+        #[test]
+        fn max_startups_round_trips(start in 0usize..10_000, rate in 1u8..=100, extra in 0usize..10_000) {
+            let m = MaxStartups { start, rate, full: start.max(1) + extra };
+            proptest::prop_assert_eq!(m.to_string().parse::<MaxStartups>(), Ok(m));
+        }
+    }
+
     #[test]
     fn max_startups_reads_openssh_syntax() {
         assert_eq!("10:30:100".parse(), Ok(MaxStartups { start: 10, rate: 30, full: 100 }));

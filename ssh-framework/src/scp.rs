@@ -708,6 +708,30 @@ impl<B: Backend> Source<'_, B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        // Control lines and commands of any bytes: parsed or refused, never a panic.
+        #[test]
+        fn any_control_line_parses_or_is_refused(kind in prop_oneof![Just(b'C'), Just(b'D'), Just(b'T')], rest in proptest::collection::vec(any::<u8>(), 0..128)) {
+            let line = [&[kind][..], &rest].concat();
+            let _ = parse_entry(&line);
+            let _ = parse_times(&line);
+        }
+
+        #[test]
+        fn any_command_parses_or_is_refused(command in ".{0,128}") {
+            let _ = parse_command(&command);
+        }
+
+        // What OpenSSH's client sends comes back as sent.
+        #[test]
+        fn entries_round_trip(mode in 0u32..0o10000, size in any::<u64>(), name in "[^/\\x00\n]{1,64}") {
+            prop_assume!(name != "." && name != "..");
+            let entry = parse_entry(format!("C{mode:04o} {size} {name}").as_bytes()).unwrap();
+            prop_assert_eq!((entry.mode, entry.size, entry.name), (mode, size, PathBuf::from(name)));
+        }
+    }
 
     #[test]
     fn parses_what_openssh_sends() {

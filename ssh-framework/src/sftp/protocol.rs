@@ -468,6 +468,39 @@ pub(crate) fn data(id: u32, mut buf: BytesMut, len: usize) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// A field of a request body: a `u32`, a `u64`, or a string of any bytes
+    /// whose length prefix may lie.
+    fn field() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            any::<u32>().prop_map(|v| v.to_be_bytes().to_vec()),
+            any::<u64>().prop_map(|v| v.to_be_bytes().to_vec()),
+            (any::<bool>(), proptest::collection::vec(any::<u8>(), 0..64)).prop_map(|(lie, s)| {
+                let len = if lie { u32::MAX - s.len() as u32 } else { s.len() as u32 };
+                [len.to_be_bytes().as_slice(), &s].concat()
+            }),
+        ]
+    }
+
+    proptest! {
+        // Any bytes at all: decoded or refused, never a panic.
+        #[test]
+        fn any_bytes_parse_or_are_refused(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse(Bytes::from(bytes));
+        }
+
+        // Every request kind with fields of the right shapes and lying lengths,
+        // which reach past the first field of each decoder.
+        #[test]
+        fn request_kinds_with_random_fields_parse_or_are_refused(
+            kind in prop_oneof![3u8..=20, Just(200u8)],
+            id in any::<u32>(),
+            fields in proptest::collection::vec(field(), 0..8),
+        ) {
+            let _ = parse(packet(kind, id, &fields.concat()));
+        }
+    }
 
     fn packet(kind: u8, id: u32, body: &[u8]) -> Bytes {
         let mut b = BytesMut::new();
