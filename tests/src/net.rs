@@ -89,6 +89,19 @@ pub async fn closed_without_data<S: AsyncRead + AsyncWrite>(stream: S) -> bool {
     }
 }
 
+/// Reads and discards until the other end hangs up (end of file or an
+/// error), failing the test with `what` if it has not by `deadline`.
+pub async fn hung_up_by(socket: &mut (impl AsyncRead + Unpin), deadline: tokio::time::Instant, what: &str) {
+    let mut sink = [0; 4096];
+    loop {
+        match tokio::time::timeout_at(deadline, socket.read(&mut sink)).await {
+            Ok(Ok(0) | Err(_)) => return,
+            Ok(Ok(_)) => {}
+            Err(_) => panic!("{what}: still connected at the deadline"),
+        }
+    }
+}
+
 /// Starts `ssh -L LOCAL:TARGET` on a free local port and returns it once
 /// its session is up, with LOCAL.
 pub async fn local_tcp_forward(ssh: Ssh, target: SocketAddr) -> (Running, SocketAddr) {

@@ -14,6 +14,8 @@ use ssh_framework_tests::russh_client::RusshClient;
 use ssh_framework_tests::server::TestServer;
 use ssh_framework_tests::within;
 
+use crate::publickey::ForgingSigner;
+
 /// Password and publickey handlers, but `alice` may use only a password;
 /// `bob` may use either, with any key.
 struct PasswordForAlice;
@@ -95,37 +97,4 @@ async fn a_bad_signature_first_lists_only_methods_with_a_handler() {
     let AuthResult::Failure { remaining_methods, .. } = forged else { panic!("a forged signature authenticated") };
     assert_eq!(names(&remaining_methods), ["publickey", "password"]);
     assert!(!remaining_methods.contains(&MethodKind::HostBased));
-}
-
-/// A signer that appends a well-formed but wrong ed25519 signature.
-struct ForgingSigner;
-
-#[derive(Debug)]
-struct DidNotSign;
-
-impl From<russh::SendError> for DidNotSign {
-    fn from(_: russh::SendError) -> Self {
-        DidNotSign
-    }
-}
-
-impl russh::Signer for ForgingSigner {
-    type Error = DidNotSign;
-
-    async fn auth_sign(
-        &mut self,
-        _key: &russh::keys::agent::AgentIdentity,
-        _hash: Option<russh::keys::HashAlg>,
-        mut to_sign: Vec<u8>,
-    ) -> Result<Vec<u8>, DidNotSign> {
-        fn string(buf: &mut Vec<u8>, bytes: &[u8]) {
-            buf.extend_from_slice(&u32::try_from(bytes.len()).unwrap().to_be_bytes());
-            buf.extend_from_slice(bytes);
-        }
-        let mut signature = Vec::new();
-        string(&mut signature, b"ssh-ed25519");
-        string(&mut signature, &[0x5a; 64]);
-        string(&mut to_sign, &signature);
-        Ok(to_sign)
-    }
 }

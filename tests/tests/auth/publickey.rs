@@ -61,7 +61,7 @@ async fn refuses_a_key_outside_the_authorized_set() {
 struct RefusingSigner;
 
 #[derive(Debug)]
-struct DidNotSign;
+pub(crate) struct DidNotSign;
 
 impl From<russh::SendError> for DidNotSign {
     fn from(_: russh::SendError) -> Self {
@@ -78,7 +78,7 @@ impl russh::Signer for RefusingSigner {
 }
 
 /// A signer that appends a well-formed but wrong ed25519 signature.
-struct ForgingSigner;
+pub(crate) struct ForgingSigner;
 
 impl russh::Signer for ForgingSigner {
     type Error = DidNotSign;

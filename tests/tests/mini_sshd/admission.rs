@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant};
 
+use ssh_framework_tests::net::hung_up_by;
 use ssh_framework_tests::within;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -100,14 +101,6 @@ async fn a_slowloris_source_is_held_to_its_cap_while_another_logs_in_and_its_slo
 
     // The ten admitted ones are dropped at the grace time.
     for mut socket in admitted {
-        let mut sink = [0; 4096];
-        loop {
-            let left = (grace + Duration::from_secs(2)).saturating_sub(started.elapsed());
-            match tokio::time::timeout(left, socket.read(&mut sink)).await {
-                Ok(Ok(0) | Err(_)) => break,
-                Ok(Ok(_)) => {}
-                Err(_) => panic!("a flood connection outlived the grace time by 2 s"),
-            }
-        }
+        hung_up_by(&mut socket, (started + grace + Duration::from_secs(2)).into(), "a flood connection 2 s after the grace time").await;
     }
 }

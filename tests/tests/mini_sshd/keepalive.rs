@@ -9,15 +9,7 @@ use nix::unistd::Pid;
 use ssh_framework_tests::within;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::with_bob;
-
-/// Whether process `pid` still exists (and is not a zombie).
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().chars().next());
-        state != Some(Some('Z'))
-    })
-}
+use crate::{group_and_session, with_bob};
 
 #[tokio::test]
 async fn a_frozen_client_is_dropped_after_its_unanswered_keepalives() {
@@ -32,7 +24,7 @@ async fn a_frozen_client_is_dropped_after_its_unanswered_keepalives() {
     let mut line = String::new();
     within("the remote shell's pid", stdout.read_line(&mut line)).await.unwrap();
     let remote: u32 = line.trim().parse().unwrap_or_else(|_| panic!("{line:?}"));
-    assert!(alive(remote));
+    assert!(group_and_session(remote).is_some());
 
     // SIGSTOP: the client's kernel still acknowledges, but nothing answers.
     let client = Pid::from_raw(i32::try_from(child.id().expect("running")).unwrap());
@@ -40,7 +32,7 @@ async fn a_frozen_client_is_dropped_after_its_unanswered_keepalives() {
     let frozen = Instant::now();
     // The server drops the connection, and with it the command (killed with its group).
     let bound = Duration::from_secs(interval * (count as u64 + 1) + 2);
-    while alive(remote) {
+    while group_and_session(remote).is_some() {
         assert!(frozen.elapsed() < bound, "still connected {:?} after the client froze", frozen.elapsed());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

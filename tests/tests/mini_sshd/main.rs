@@ -24,3 +24,15 @@ async fn with_bob(flags: &[&str]) -> MiniSshd {
     argv.extend_from_slice(flags);
     MiniSshd::start(&argv).await
 }
+
+/// Process `pid`'s process group and session, from `/proc/PID/stat` (fields 5
+/// and 6, after the command name in parentheses); `None` once it is gone or a
+/// zombie (dead, waiting for a parent that may never reap it).
+pub(crate) fn group_and_session(pid: u32) -> Option<(u32, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    if fields.first() == Some(&"Z") {
+        return None;
+    }
+    Some((fields.get(2)?.parse().ok()?, fields.get(3)?.parse().ok()?))
+}

@@ -13,20 +13,10 @@ use ssh_framework_tests::openssh::Ssh;
 use ssh_framework_tests::russh_client::{RusshClient, read_to_close};
 use ssh_framework_tests::within;
 
+use crate::group_and_session;
+
 // ---------------------------------------------------------------------------
 // Process groups
-
-/// Process `pid`'s process group and session, from `/proc/PID/stat` (fields 5
-/// and 6, after the command name in parentheses); `None` once it is gone or a
-/// zombie (dead, waiting for a parent that may never reap it).
-fn group_and_session(pid: u32) -> Option<(u32, u32)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    if fields.first() == Some(&"Z") {
-        return None;
-    }
-    Some((fields.get(2)?.parse().ok()?, fields.get(3)?.parse().ok()?))
-}
 
 /// Waits until process `pid` is gone; fails the test after the client timeout.
 async fn gone(pid: u32, what: &str) {

@@ -5,10 +5,11 @@ use std::time::{Duration, Instant};
 
 use ssh_framework::{ChannelIo, ExitStatus};
 use ssh_framework_tests::handlers::PasswordLogin;
+use ssh_framework_tests::net::hung_up_by;
 use ssh_framework_tests::russh_client::RusshClient;
 use ssh_framework_tests::server::TestServer;
 use ssh_framework_tests::within;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
@@ -43,18 +44,6 @@ async fn login_grace_time_disconnects_a_client_that_never_authenticates() {
     assert!(started.elapsed() >= grace - Duration::from_millis(100), "after {:?}", started.elapsed());
 }
 
-/// Reads until the server hangs up, with a deadline; returns when it did.
-async fn hung_up_after(socket: &mut (impl AsyncRead + Unpin), started: Instant, deadline: Duration) -> Duration {
-    let mut sink = [0; 4096];
-    loop {
-        match tokio::time::timeout_at((started + deadline).into(), socket.read(&mut sink)).await {
-            Ok(Ok(0) | Err(_)) => return started.elapsed(),
-            Ok(Ok(_)) => {}
-            Err(_) => panic!("still connected {deadline:?} after connecting"),
-        }
-    }
-}
-
 #[tokio::test]
 async fn login_grace_time_drops_a_client_that_stalls_after_its_version_line() {
     let grace = Duration::from_secs(2);
@@ -64,7 +53,8 @@ async fn login_grace_time_drops_a_client_that_stalls_after_its_version_line() {
 
     // The version line, then silence: russh waits in key exchange for ever.
     socket.write_all(b"SSH-2.0-Stall_1.0\r\n").await.unwrap();
-    let elapsed = hung_up_after(&mut socket, started, grace + Duration::from_secs(2)).await;
+    hung_up_by(&mut socket, (started + grace + Duration::from_secs(2)).into(), "a stalled client").await;
+    let elapsed = started.elapsed();
 
     assert!(elapsed >= grace - Duration::from_millis(100), "dropped after {elapsed:?}, before the grace time");
 }
@@ -88,7 +78,8 @@ async fn login_grace_time_drops_a_client_that_trickles_its_key_exchange() {
             }
         }
     });
-    let elapsed = hung_up_after(&mut read, started, grace + Duration::from_secs(2)).await;
+    hung_up_by(&mut read, (started + grace + Duration::from_secs(2)).into(), "a trickling client").await;
+    let elapsed = started.elapsed();
     trickle.abort();
 
     assert!(elapsed >= grace - Duration::from_millis(100), "dropped after {elapsed:?}, before the grace time");
