@@ -187,45 +187,45 @@ vocabulary! {
     CancelStreamlocalForward => "#[cancel_streamlocal_forward]", bool, HasSocketPath;
 }
 
-/// Authentication handlers: they answer with [`Auth`].
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` handlers do not answer with `Auth`",
-    label = "not an answer for this handler",
-    note = "authentication handlers return `Auth` or `bool`; #[allowed_auths] `MethodSet`, `Method` or `[Method; N]`; #[banner] `String`, `&'static str` or `Option<String>`; #[shell], #[exec] and #[subsystem] `ExitStatus`, `u32` or `()`; #[channel(direct_tcpip)] and #[channel(direct_streamlocal)] `Forward` or `bool`; every other handler `bool`; each also as `Result<T, E>` with `E: Display`"
-)]
-pub trait AnswersAuth: Kind<Output = Auth> {}
+/// Gives each trait the `on_unimplemented` diagnostic with its `message` and
+/// `label` and the one note that lists what every handler may return.
+macro_rules! answers {
+    ($(
+        $(#[doc = $doc:literal])*
+        #[answers_note(message = $message:literal, label = $label:literal)]
+        $item:item
+    )*) => {$(
+        $(#[doc = $doc])*
+        #[diagnostic::on_unimplemented(
+            message = $message,
+            label = $label,
+            note = "authentication handlers return `Auth` or `bool`; #[allowed_auths] `MethodSet`, `Method` or `[Method; N]`; #[banner] `String`, `&'static str` or `Option<String>`; #[shell], #[exec] and #[subsystem] `ExitStatus`, `u32` or `()`; #[channel(direct_tcpip)] and #[channel(direct_streamlocal)] `Forward` or `bool`; every other handler `bool`; each also as `Result<T, E>` with `E: Display`"
+        )]
+        $item
+    )*};
+}
 
-/// Shell, exec and subsystem handlers: they answer with an [`ExitStatus`].
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` handlers do not answer with an exit status",
-    label = "not an answer for this handler",
-    note = "authentication handlers return `Auth` or `bool`; #[allowed_auths] `MethodSet`, `Method` or `[Method; N]`; #[banner] `String`, `&'static str` or `Option<String>`; #[shell], #[exec] and #[subsystem] `ExitStatus`, `u32` or `()`; #[channel(direct_tcpip)] and #[channel(direct_streamlocal)] `Forward` or `bool`; every other handler `bool`; each also as `Result<T, E>` with `E: Display`"
-)]
-pub trait AnswersExitStatus: Kind<Output = ExitStatus> {}
+answers! {
+    /// Authentication handlers: they answer with [`Auth`].
+    #[answers_note(message = "`{Self}` handlers do not answer with `Auth`", label = "not an answer for this handler")]
+    pub trait AnswersAuth: Kind<Output = Auth> {}
 
-/// Local forwarding handlers: they answer with a [`Forward`].
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` handlers do not answer with `Forward`",
-    label = "not an answer for this handler",
-    note = "authentication handlers return `Auth` or `bool`; #[allowed_auths] `MethodSet`, `Method` or `[Method; N]`; #[banner] `String`, `&'static str` or `Option<String>`; #[shell], #[exec] and #[subsystem] `ExitStatus`, `u32` or `()`; #[channel(direct_tcpip)] and #[channel(direct_streamlocal)] `Forward` or `bool`; every other handler `bool`; each also as `Result<T, E>` with `E: Display`"
-)]
-pub trait AnswersForward: Kind<Output = Forward> {}
+    /// Shell, exec and subsystem handlers: they answer with an [`ExitStatus`].
+    #[answers_note(message = "`{Self}` handlers do not answer with an exit status", label = "not an answer for this handler")]
+    pub trait AnswersExitStatus: Kind<Output = ExitStatus> {}
 
-/// `#[allowed_auths]`: it answers with a [`MethodSet`].
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` handlers do not answer with authentication methods",
-    label = "not an answer for this handler",
-    note = "authentication handlers return `Auth` or `bool`; #[allowed_auths] `MethodSet`, `Method` or `[Method; N]`; #[banner] `String`, `&'static str` or `Option<String>`; #[shell], #[exec] and #[subsystem] `ExitStatus`, `u32` or `()`; #[channel(direct_tcpip)] and #[channel(direct_streamlocal)] `Forward` or `bool`; every other handler `bool`; each also as `Result<T, E>` with `E: Display`"
-)]
-pub trait AnswersMethods: Kind<Output = MethodSet> {}
+    /// Local forwarding handlers: they answer with a [`Forward`].
+    #[answers_note(message = "`{Self}` handlers do not answer with `Forward`", label = "not an answer for this handler")]
+    pub trait AnswersForward: Kind<Output = Forward> {}
 
-/// `#[banner]`: it answers with text.
-#[diagnostic::on_unimplemented(
-    message = "`{Self}` handlers do not answer with text",
-    label = "not an answer for this handler",
-    note = "authentication handlers return `Auth` or `bool`; #[allowed_auths] `MethodSet`, `Method` or `[Method; N]`; #[banner] `String`, `&'static str` or `Option<String>`; #[shell], #[exec] and #[subsystem] `ExitStatus`, `u32` or `()`; #[channel(direct_tcpip)] and #[channel(direct_streamlocal)] `Forward` or `bool`; every other handler `bool`; each also as `Result<T, E>` with `E: Display`"
-)]
-pub trait AnswersBanner: Kind<Output = Option<String>> {}
+    /// `#[allowed_auths]`: it answers with a [`MethodSet`].
+    #[answers_note(message = "`{Self}` handlers do not answer with authentication methods", label = "not an answer for this handler")]
+    pub trait AnswersMethods: Kind<Output = MethodSet> {}
+
+    /// `#[banner]`: it answers with text.
+    #[answers_note(message = "`{Self}` handlers do not answer with text", label = "not an answer for this handler")]
+    pub trait AnswersBanner: Kind<Output = Option<String>> {}
+}
 
 /// Handlers of requests on a session channel, which see what earlier requests
 /// on it set up: `Pty`, `Environment`, `PtyRequest`, `X11Request`, `AgentForwarded`.
@@ -287,18 +287,16 @@ pub trait HasListenTarget: Kind {}
 )]
 pub trait HasSocketPath: Kind {}
 
-/// Conversion of a handler's return value into the answer of its kind `K`.
-///
-/// One mechanism for every kind; `Result<T, E>` works wherever `T` does, and
-/// an `Err` is logged (with `E`'s `Display`) and refuses.
-#[diagnostic::on_unimplemented(
-    message = "`{K}` handlers cannot return `{Self}`",
-    label = "not an answer `{K}` handlers can give",
-    note = "authentication handlers return `Auth` or `bool`; #[allowed_auths] `MethodSet`, `Method` or `[Method; N]`; #[banner] `String`, `&'static str` or `Option<String>`; #[shell], #[exec] and #[subsystem] `ExitStatus`, `u32` or `()`; #[channel(direct_tcpip)] and #[channel(direct_streamlocal)] `Forward` or `bool`; every other handler `bool`; each also as `Result<T, E>` with `E: Display`"
-)]
-pub trait IntoResponse<K: Kind> {
-    /// Converts the value into the kind's answer.
-    fn into_response(self) -> K::Output;
+answers! {
+    /// Conversion of a handler's return value into the answer of its kind `K`.
+    ///
+    /// One mechanism for every kind; `Result<T, E>` works wherever `T` does, and
+    /// an `Err` is logged (with `E`'s `Display`) and refuses.
+    #[answers_note(message = "`{K}` handlers cannot return `{Self}`", label = "not an answer `{K}` handlers can give")]
+    pub trait IntoResponse<K: Kind> {
+        /// Converts the value into the kind's answer.
+        fn into_response(self) -> K::Output;
+}
 }
 
 /// Answers that `true` and `false` stand for.
