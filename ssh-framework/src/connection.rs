@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use crate::auth::Factors;
 use crate::channel::FlowControl;
+use crate::error::ConnectionError;
 use crate::extensions::Extensions;
 use russh::keys::PublicKey;
 
@@ -25,7 +26,11 @@ pub struct Connection {
     extensions: Mutex<Extensions>,
     flow: Arc<FlowControl>,
     handle: OnceLock<russh::server::Handle>,
+    on_close: Mutex<Vec<CloseHook>>,
 }
+
+/// A callback run once when its connection ends.
+type CloseHook = Box<dyn FnOnce(&Connection, Option<&ConnectionError>) + Send>;
 
 /// The outcome of a successful authentication.
 #[derive(Debug, Clone)]
@@ -56,6 +61,7 @@ impl Connection {
             extensions: Mutex::new(Extensions::new()),
             flow: Arc::new(flow),
             handle: OnceLock::new(),
+            on_close: Mutex::new(Vec::new()),
         }
     }
 
@@ -119,6 +125,29 @@ impl Connection {
     /// A copy of all of this connection's extensions.
     pub fn extensions(&self) -> Extensions {
         self.lock().clone()
+    }
+
+    /// Runs `hook` once when this connection ends, with the error it ended
+    /// with (`None` for a clean disconnect).
+    ///
+    /// A layer that keeps per-connection books registers one on the `Connect`
+    /// request: it runs after the connection's last request was decided and
+    /// before the server's [`on_disconnect`](crate::ServerBuilder::on_disconnect)
+    /// hook, in the connection's span. Hooks registered after the connection
+    /// ended never run.
+    pub fn on_close<F>(&self, hook: F)
+    where
+        F: FnOnce(&Connection, Option<&ConnectionError>) + Send + 'static,
+    {
+        self.on_close.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(Box::new(hook));
+    }
+
+    /// Runs the close hooks, in the order they were registered.
+    pub(crate) fn closed(&self, error: Option<&ConnectionError>) {
+        let hooks = std::mem::take(&mut *self.on_close.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        for hook in hooks {
+            hook(self, error);
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Extensions> {

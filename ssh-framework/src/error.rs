@@ -86,6 +86,8 @@ pub enum ConnectionErrorKind {
     Io,
     /// The client sent more authentication requests than any honest client does.
     TooManyAuthRequests,
+    /// The client did not authenticate within the login grace time (OpenSSH's `LoginGraceTime`).
+    LoginGraceTimeExceeded,
 }
 
 /// How one connection ended, when it did not end cleanly; returned by
@@ -118,6 +120,7 @@ impl fmt::Display for ConnectionError {
             ConnectionErrorKind::Protocol => "SSH protocol error",
             ConnectionErrorKind::Io => "connection I/O error",
             ConnectionErrorKind::TooManyAuthRequests => "too many authentication requests",
+            ConnectionErrorKind::LoginGraceTimeExceeded => "login grace time exceeded",
         };
         match &self.source {
             Some(source) => write!(f, "{what}: {source}"),

@@ -146,6 +146,7 @@ pub mod extract;
 pub mod forward;
 pub mod handler;
 mod lifecycle;
+pub mod limit;
 mod limits;
 mod open_files;
 mod quickack;

@@ -179,8 +179,9 @@ where
     );
     let connection = Arc::new(Connection::new(id, peer, local, flow));
     let result = run(shared.clone(), stream, connection.clone(), shutdown, span.clone()).instrument(span.clone()).await;
+    let _guard = span.enter();
+    connection.closed(result.as_ref().err());
     if let Some(hook) = &shared.on_disconnect {
-        let _guard = span.enter();
         hook(&connection);
     }
     result
@@ -225,7 +226,7 @@ where
         s = russh::server::run_stream(shared.config.clone(), stream, handler) => s.map_err(ConnectionError::from)?,
         () = &mut grace => {
             tracing::info!("login grace time exceeded before the version exchange; dropped");
-            return Ok(());
+            return Err(ConnectionError::new(ConnectionErrorKind::LoginGraceTimeExceeded, None));
         }
     };
     let handle = session.handle();
@@ -244,7 +245,7 @@ where
                     tracing::info!("login grace time exceeded; disconnecting");
                     // Sent only once key exchange is over; a client stalled in it gets the cut.
                     disconnect_then_cut(&handle, "Login grace time exceeded", &mut session).await;
-                    return Ok(());
+                    return Err(ConnectionError::new(ConnectionErrorKind::LoginGraceTimeExceeded, None));
                 }
             }
             changed = shutdown.changed() => {
