@@ -9,6 +9,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use crate::auth::Factors;
@@ -27,6 +28,7 @@ pub struct Connection {
     flow: Arc<FlowControl>,
     handle: OnceLock<russh::server::Handle>,
     on_close: Mutex<Vec<CloseHook>>,
+    auth_failures: AtomicU32,
 }
 
 /// A callback run once when its connection ends.
@@ -62,6 +64,7 @@ impl Connection {
             flow: Arc::new(flow),
             handle: OnceLock::new(),
             on_close: Mutex::new(Vec::new()),
+            auth_failures: AtomicU32::new(0),
         }
     }
 
@@ -98,6 +101,17 @@ impl Connection {
     /// The public key whose signature was verified, when `publickey` was one of the methods that passed.
     pub fn public_key(&self) -> Option<&PublicKey> {
         self.authenticated.get().and_then(|a| a.key.as_ref())
+    }
+
+    /// How many authentication attempts failed on this connection so far,
+    /// counted as OpenSSH counts them (across user names; a client's first
+    /// `none` probe is free).
+    pub fn auth_failures(&self) -> u32 {
+        self.auth_failures.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_auth_failure(&self) -> u32 {
+        self.auth_failures.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// A clone of this connection's extension of type `T`, if one was inserted.

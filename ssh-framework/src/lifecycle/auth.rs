@@ -67,8 +67,6 @@ pub(crate) struct Authentication {
     shared: Arc<Shared>,
     decider: Decider,
     record: Record,
-    /// Counted across user names, as OpenSSH does.
-    failures: u32,
     requests: u32,
     none_probed: bool,
     kbd: Option<KeyboardInteractive>,
@@ -89,7 +87,6 @@ impl Authentication {
         Authentication {
             decider,
             record: Record::default(),
-            failures: 0,
             requests: 0,
             none_probed: false,
             kbd: None,
@@ -144,12 +141,15 @@ impl Authentication {
             self.none_probed = true;
         }
         let span = self.decider.span();
-        if counted {
-            self.failures += 1;
+        let failures = if counted {
+            let failures = self.decider.connection().count_auth_failure();
             let user = self.record.user.as_deref().unwrap_or("");
-            tracing::info!(parent: span, method = method.as_str(), user, failures = self.failures, "authentication failed");
-        }
-        if self.failures >= self.shared.limits.max_auth_tries {
+            tracing::info!(parent: span, method = method.as_str(), user, failures, "authentication failed");
+            failures
+        } else {
+            self.decider.connection().auth_failures()
+        };
+        if failures >= self.shared.limits.max_auth_tries {
             tracing::warn!(parent: span, "maximum authentication attempts exceeded; disconnecting");
             self.decider.disconnect(russh::Disconnect::NoMoreAuthMethodsAvailable, "Too many authentication failures");
         } else if matches!(method, Method::Password | Method::KeyboardInteractive) {
