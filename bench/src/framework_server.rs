@@ -2,7 +2,8 @@
 //! its default (tuned) russh configuration.
 
 use ssh_framework::keys::PublicKey;
-use ssh_framework::{Auth, ChannelIo, Command, ExitStatus, MaxStartups, Server};
+use ssh_framework::limit::MaxStartups;
+use ssh_framework::{Auth, ChannelIo, Command, ExitStatus, Server};
 
 use crate::exec::{self, ExecMode};
 

@@ -16,6 +16,7 @@ use crate::auth::Factors;
 use crate::channel::FlowControl;
 use crate::error::ConnectionError;
 use crate::extensions::Extensions;
+use crate::limit::ConnectionLimits;
 use russh::keys::PublicKey;
 
 /// Facts about one client connection, shared by all of its requests.
@@ -29,6 +30,7 @@ pub struct Connection {
     handle: OnceLock<russh::server::Handle>,
     on_close: Mutex<Vec<CloseHook>>,
     auth_failures: AtomicU32,
+    limits: Mutex<ConnectionLimits>,
 }
 
 /// A callback run once when its connection ends.
@@ -65,6 +67,7 @@ impl Connection {
             handle: OnceLock::new(),
             on_close: Mutex::new(Vec::new()),
             auth_failures: AtomicU32::new(0),
+            limits: Mutex::default(),
         }
     }
 
@@ -177,6 +180,11 @@ impl Connection {
     pub(crate) fn set_authenticated(&self, user: &str, factors: Factors, key: Option<PublicKey>) {
         debug_assert!(!factors.as_slice().is_empty(), "authenticated without a method");
         let _ = self.authenticated.set(Authenticated { user: user.to_owned(), factors, key });
+    }
+
+    /// What the limit layers set for this connection (see `crate::limit`).
+    pub(crate) fn limits(&self) -> MutexGuard<'_, ConnectionLimits> {
+        self.limits.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub(crate) fn flow(&self) -> &Arc<FlowControl> {

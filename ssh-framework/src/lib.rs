@@ -163,7 +163,6 @@ pub use crate::channel::{ChannelEvent, ChannelIo, Command, ExitStatus, PtyReques
 pub use crate::connection::Connection;
 pub use crate::error::{BoxError, ConnectionError, ConnectionErrorKind, Error, ErrorKind};
 pub use crate::extensions::Extensions;
-pub use crate::limits::{MaxStartups, ParseMaxStartupsError};
 pub use crate::request::{Request, RequestKind, Response};
 pub use crate::routes::{Handlers, RouteConflict, Routes};
 pub use crate::server::{Server, ServerBuilder, ShutdownHandle, load_or_generate_host_key};

@@ -17,9 +17,9 @@ use tower::{Layer, Service};
 
 use crate::connection::Connection;
 use crate::error::{BoxError, ConnectionError, Error, ErrorKind};
-use crate::lifecycle::admission::Admission;
 use crate::lifecycle::{self, DisconnectHook, Phase, Shared};
-use crate::limits::{GatewayPorts, Limits, MaxStartups};
+use crate::limit::{self, LimitSet, MaxStartups};
+use crate::limits::{GatewayPorts, Limits};
 use crate::request::{Request, Response};
 use crate::routes::{Handlers, RouteConflict, Routes};
 use crate::open_files::OpenFiles;
@@ -55,6 +55,7 @@ pub struct ServerBuilder {
     listen: Vec<SocketAddr>,
     host_keys: Vec<HostKeySource>,
     limits: Limits,
+    limits_set: LimitSet,
     server_id: Option<String>,
     window_size: u32,
     max_packet_size: u32,
@@ -68,6 +69,7 @@ impl fmt::Debug for ServerBuilder {
             .field("layers", &self.layers.len())
             .field("listen", &self.listen)
             .field("limits", &self.limits)
+            .field("limit_layers", &self.limits_set)
             .finish_non_exhaustive()
     }
 }
@@ -81,6 +83,7 @@ impl Default for ServerBuilder {
             listen: Vec::new(),
             host_keys: Vec::new(),
             limits: Limits::default(),
+            limits_set: LimitSet::default(),
             server_id: None,
             window_size: 8 << 20,
             max_packet_size: 32 << 10,
@@ -146,16 +149,16 @@ impl ServerBuilder {
         self
     }
 
-    /// Failed authentication attempts before disconnect (OpenSSH `MaxAuthTries`, default 6).
-    pub fn max_auth_tries(mut self, n: u32) -> Self {
-        self.limits.max_auth_tries = n.max(1);
-        self
+    /// Failed authentication attempts before disconnect (OpenSSH `MaxAuthTries`,
+    /// default 6): installs [`MaxAuthTries`](crate::limit::MaxAuthTries).
+    pub fn max_auth_tries(self, n: u32) -> Self {
+        self.limit(limit::MaxAuthTries::new(n))
     }
 
-    /// Time allowed from connect to successful authentication (OpenSSH `LoginGraceTime`, default 120 s).
-    pub fn login_grace_time(mut self, d: Duration) -> Self {
-        self.limits.login_grace_time = d;
-        self
+    /// Time allowed from connect to successful authentication (OpenSSH
+    /// `LoginGraceTime`, default 120 s): installs [`LoginGraceTime`](crate::limit::LoginGraceTime).
+    pub fn login_grace_time(self, d: Duration) -> Self {
+        self.limit(limit::LoginGraceTime::new(d))
     }
 
     /// Minimum time before a failed password or keyboard-interactive attempt is answered (default 1 s).
@@ -164,39 +167,38 @@ impl ServerBuilder {
         self
     }
 
-    /// Session channels open at once on one connection (OpenSSH `MaxSessions`, default 10).
-    pub fn max_sessions(mut self, n: usize) -> Self {
-        self.limits.max_sessions = n;
-        self
+    /// Session channels open at once on one connection (OpenSSH `MaxSessions`,
+    /// default 10): installs [`MaxSessions`](crate::limit::MaxSessions).
+    pub fn max_sessions(self, n: usize) -> Self {
+        self.limit(limit::MaxSessions::new(n))
     }
 
-    /// Unauthenticated connection limits (OpenSSH `MaxStartups`; default 100:30:1000, see [`MaxStartups`]'s `Default`).
-    pub fn max_startups(mut self, m: MaxStartups) -> Self {
-        self.limits.max_startups = m;
-        self
+    /// Unauthenticated connection limits (OpenSSH `MaxStartups`; default
+    /// 100:30:1000, see [`MaxStartups`]'s `Default`): sets them in the
+    /// installed [`Startups`](crate::limit::Startups) limit.
+    pub fn max_startups(self, m: MaxStartups) -> Self {
+        let startups = self.limits_set.get::<limit::Startups>().cloned().unwrap_or_default();
+        let per_source = startups.per_source_max();
+        let (v4, v6) = startups.net_block();
+        self.limit(limit::Startups::new(m).per_source(per_source).net_block_size(v4, v6))
     }
 
     /// Unauthenticated connections one source may hold at once (OpenSSH's
-    /// `PerSourceMaxStartups`; default none, as OpenSSH): past it, a new
-    /// connection from that source is closed before the version exchange,
-    /// while other sources are still admitted under
-    /// [`max_startups`](ServerBuilder::max_startups). Sources are grouped by
-    /// [`per_source_net_block_size`](ServerBuilder::per_source_net_block_size).
+    /// `PerSourceMaxStartups`; default none, as OpenSSH): sets it in the
+    /// installed [`Startups`](crate::limit::Startups) limit.
     #[doc(alias = "PerSourceMaxStartups")]
-    pub fn per_source_max_startups(mut self, n: Option<usize>) -> Self {
-        self.limits.per_source_max_startups = n.map(|n| n.max(1));
-        self
+    pub fn per_source_max_startups(self, n: Option<usize>) -> Self {
+        let startups = self.limits_set.get::<limit::Startups>().cloned().unwrap_or_default();
+        self.limit(startups.per_source(n))
     }
 
-    /// The prefix lengths that group client addresses into one source for
-    /// [`per_source_max_startups`](ServerBuilder::per_source_max_startups)
-    /// (OpenSSH's `PerSourceNetBlockSize`; default 32 for IPv4 and 128 for
-    /// IPv6: every address is a source of its own). An IPv4-mapped IPv6
-    /// address counts as IPv4.
+    /// The prefix lengths that group client addresses into one source
+    /// (OpenSSH's `PerSourceNetBlockSize`; default 32 and 128): sets them in
+    /// the installed [`Startups`](crate::limit::Startups) limit.
     #[doc(alias = "PerSourceNetBlockSize")]
-    pub fn per_source_net_block_size(mut self, ipv4: u8, ipv6: u8) -> Self {
-        self.limits.per_source_net_block_size = (ipv4.min(32), ipv6.min(128));
-        self
+    pub fn per_source_net_block_size(self, ipv4: u8, ipv6: u8) -> Self {
+        let startups = self.limits_set.get::<limit::Startups>().cloned().unwrap_or_default();
+        self.limit(startups.net_block_size(ipv4, ipv6))
     }
 
     /// Disconnects a connection with no traffic for this long (default 600 s; `None` never).
@@ -225,15 +227,33 @@ impl ServerBuilder {
         self
     }
 
-    /// Remote-forward listeners (TCP and Unix) one connection may hold (default 16).
-    pub fn max_listeners(mut self, n: usize) -> Self {
-        self.limits.max_listeners = n;
+    /// Remote-forward listeners (TCP and Unix) one connection may hold
+    /// (default 16): installs [`MaxListeners`](crate::limit::MaxListeners).
+    pub fn max_listeners(self, n: usize) -> Self {
+        self.limit(limit::MaxListeners::new(n))
+    }
+
+    /// Channels of every kind open at once on one connection (default 256):
+    /// installs [`MaxChannels`](crate::limit::MaxChannels).
+    pub fn max_channels(self, n: usize) -> Self {
+        self.limit(limit::MaxChannels::new(n))
+    }
+
+    /// Installs a limit, replacing the installed one of the same type (every
+    /// default of [`limit`](crate::limit) is installed from the start).
+    ///
+    /// Installed limits run before any layer added with
+    /// [`layer`](ServerBuilder::layer), in the order they were first
+    /// installed, on each connection's `Connect` request.
+    pub fn limit<L: limit::Limit>(mut self, limit: L) -> Self {
+        self.limits_set.insert(limit);
         self
     }
 
-    /// Forwarding channels (local and remote) open at once on one connection (default 256).
-    pub fn max_forward_channels(mut self, n: usize) -> Self {
-        self.limits.max_forward_channels = n;
+    /// Removes the installed limit of type `L`: connections are no longer
+    /// held to it.
+    pub fn without_limit<L: limit::Limit>(mut self) -> Self {
+        self.limits_set.remove::<L>();
         self
     }
 
@@ -353,6 +373,8 @@ impl ServerBuilder {
         for layer in self.layers {
             stack = layer(stack);
         }
+        // Outermost: the limits act on a connection before any layer of the user's.
+        let stack = Stack::new(tower::Layer::layer(&self.limits_set, stack));
         let mut config = russh_config(&self.limits, keys, self.server_id, self.window_size, self.max_packet_size);
         // The list russh sends before any handler gave one (a signed request
         // refused before ours is asked): the methods with a handler, never
@@ -373,7 +395,6 @@ impl ServerBuilder {
             shared: Arc::new(Shared {
                 routes: self.routes,
                 stack,
-                admission: Admission::new(&self.limits),
                 buffers: Arc::new(crate::channel::BufferPool::new(self.limits.max_channel_buffers)),
                 limits: self.limits,
                 config: Arc::new(config),

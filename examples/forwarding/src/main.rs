@@ -111,7 +111,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .handlers(Forwarding { permit_open })
         .gateway_ports(GatewayPorts::No)
         .max_listeners(4)
-        .max_forward_channels(64)
+        .max_channels(64)
         .listen("127.0.0.1:2223".parse()?)
         .host_key_file("forwarding_host_ed25519_key")
         .build()

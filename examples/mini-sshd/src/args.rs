@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use ssh_framework::{MaxStartups, Method};
+use ssh_framework::Method;
+use ssh_framework::limit::MaxStartups;
 use ssh_framework::forward::PermitOpen;
 
 /// mini-sshd's command line.

@@ -20,10 +20,11 @@ use crate::connection::Connection;
 use crate::limits::{GatewayPorts, Limits};
 
 /// Remote-forward listeners of one connection; closed when it ends.
-#[derive(Default)]
 pub(crate) struct Listeners {
     tcp: HashMap<(String, u32), JoinHandle<()>>,
     unix: HashMap<String, JoinHandle<()>>,
+    /// At most this many at once ([`MaxListeners`](crate::limit::MaxListeners)).
+    max: usize,
 }
 
 impl Drop for Listeners {
@@ -39,11 +40,15 @@ impl Drop for Listeners {
 }
 
 impl Listeners {
-    /// Whether another listener would exceed `max_listeners`.
-    pub(crate) fn full(&self, limits: &Limits) -> bool {
-        let full = self.tcp.len() + self.unix.len() >= limits.max_listeners;
+    pub(crate) fn new(max: usize) -> Self {
+        Listeners { tcp: HashMap::new(), unix: HashMap::new(), max }
+    }
+
+    /// Whether another listener would exceed the cap.
+    pub(crate) fn full(&self) -> bool {
+        let full = self.tcp.len() + self.unix.len() >= self.max;
         if full {
-            tracing::info!(max = limits.max_listeners, "listener limit reached; forward refused");
+            tracing::info!(max = self.max, "listener limit reached; forward refused");
         }
         full
     }

@@ -1,10 +1,11 @@
-//! The count of one connection's forwarding channels (local and remote), shared
-//! with its listener tasks, and capped by `max_forward_channels`.
+//! The count of one connection's channels of every kind (sessions, local and
+//! remote forwards, X11, agent), shared with its listener tasks, and capped
+//! by [`MaxChannels`](crate::limit::MaxChannels).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// A connection's count of forwarding channels.
+/// A connection's count of open channels.
 #[derive(Clone)]
 pub(crate) struct ForwardSlots {
     open: Arc<AtomicUsize>,
@@ -21,7 +22,7 @@ impl ForwardSlots {
         let mut current = self.open.load(Ordering::Acquire);
         loop {
             if current >= self.max {
-                tracing::info!(max = self.max, "forwarding channel limit reached");
+                tracing::info!(max = self.max, "channel limit reached; channel refused");
                 return None;
             }
             match self.open.compare_exchange(current, current + 1, Ordering::AcqRel, Ordering::Acquire) {
@@ -32,7 +33,7 @@ impl ForwardSlots {
     }
 }
 
-/// One forwarding channel's place in [`ForwardSlots`]; freed when dropped.
+/// One channel's place in [`ForwardSlots`]; freed when dropped.
 pub(crate) struct ForwardSlot(Arc<AtomicUsize>);
 
 impl Drop for ForwardSlot {

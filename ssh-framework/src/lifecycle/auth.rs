@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::admission::Startup;
+use crate::limit::Startup;
 use super::{Decider, HandlerError, Shared};
 use crate::auth::{Auth, Factors, Method, MethodSet, PromptRound, Prompter};
 use crate::extensions::Extensions;
@@ -74,8 +74,10 @@ pub(crate) struct Authentication {
     attempt_key: Option<PublicKey>,
     /// The connection's extensions before the first authentication request.
     before_auth: Option<Extensions>,
-    /// Held while unauthenticated; counts toward `max_startups` and `per_source_max_startups`.
+    /// Held while unauthenticated; counts toward [`Startups`](crate::limit::Startups).
     startup_permit: Option<Startup>,
+    /// [`MaxAuthTries`](crate::limit::MaxAuthTries); `u32::MAX` when no limit is installed.
+    max_auth_tries: u32,
     /// The method list russh holds: the last one given to it, which it sends
     /// by itself when it refuses a request without asking us (a signed
     /// `publickey` request whose key the probe check refused, a bad signature).
@@ -83,7 +85,7 @@ pub(crate) struct Authentication {
 }
 
 impl Authentication {
-    pub(crate) fn new(shared: Arc<Shared>, decider: Decider, startup_permit: Startup) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, decider: Decider, startup_permit: Option<Startup>, max_auth_tries: Option<u32>) -> Self {
         Authentication {
             decider,
             record: Record::default(),
@@ -92,7 +94,8 @@ impl Authentication {
             kbd: None,
             attempt_key: None,
             before_auth: None,
-            startup_permit: Some(startup_permit),
+            startup_permit,
+            max_auth_tries: max_auth_tries.unwrap_or(u32::MAX),
             held: advertised(shared.routes.methods()),
             shared,
         }
@@ -149,7 +152,7 @@ impl Authentication {
         } else {
             self.decider.connection().auth_failures()
         };
-        if failures >= self.shared.limits.max_auth_tries {
+        if failures >= self.max_auth_tries {
             tracing::warn!(parent: span, "maximum authentication attempts exceeded; disconnecting");
             self.decider.disconnect(russh::Disconnect::NoMoreAuthMethodsAvailable, "Too many authentication failures");
         } else if matches!(method, Method::Password | Method::KeyboardInteractive) {

@@ -11,7 +11,6 @@ use russh::server::{self, Msg};
 use russh::{Channel, ChannelId, ChannelOpenFailure};
 use tracing::Instrument;
 
-use super::admission::Startup;
 use super::auth::Authentication;
 use super::sessions::Sessions;
 use super::{Decider, HandlerError, Shared};
@@ -19,6 +18,7 @@ use crate::channel::{ChannelEvent, Command, PtyRequest, Signal, WindowSize};
 use crate::forward::remote::Listeners;
 use crate::forward::slots::ForwardSlots;
 use crate::forward::{Forward, ListenTarget, OpenFailure, TcpTarget, X11Request, local};
+use crate::limit::ConnectionLimits;
 use crate::request::{RequestKind, Response, SessionInfo};
 
 /// The per-connection russh handler.
@@ -32,12 +32,19 @@ pub(crate) struct ConnectionHandler {
 }
 
 impl ConnectionHandler {
-    pub(crate) fn new(shared: Arc<Shared>, decider: Decider, startup_permit: Startup) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, decider: Decider, limits: ConnectionLimits) -> Self {
+        let channels = ForwardSlots::new(limits.max_channels.unwrap_or(usize::MAX));
         ConnectionHandler {
-            auth: Authentication::new(shared.clone(), decider.clone(), startup_permit),
-            sessions: Sessions::new(decider.clone(), shared.limits.max_sessions, shared.open_files.clone()),
-            forward_slots: ForwardSlots::new(shared.limits.max_forward_channels),
-            listeners: Listeners::default(),
+            auth: Authentication::new(shared.clone(), decider.clone(), limits.startup, limits.max_auth_tries),
+            sessions: Sessions::new(
+                decider.clone(),
+                limits.max_sessions.unwrap_or(usize::MAX),
+                channels.clone(),
+                limits.user_sessions,
+                shared.open_files.clone(),
+            ),
+            forward_slots: channels,
+            listeners: Listeners::new(limits.max_listeners.unwrap_or(usize::MAX)),
             shared,
             decider,
         }
@@ -278,7 +285,7 @@ impl server::Handler for ConnectionHandler {
         let limits = &self.shared.limits;
         let span = self.decider.span().clone();
         let bind = span.in_scope(|| {
-            if self.listeners.full(limits) { None } else { Listeners::tcp_bind_target(address, *port, limits) }
+            if self.listeners.full() { None } else { Listeners::tcp_bind_target(address, *port, limits) }
         });
         let Some(bind) = bind else { return Ok(false) };
         if !self.allowed(RequestKind::TcpipForward(ListenTarget { address: address.to_owned(), port: *port })).await {
@@ -300,7 +307,7 @@ impl server::Handler for ConnectionHandler {
 
     async fn streamlocal_forward(&mut self, socket_path: &str, _session: &mut server::Session) -> Result<bool, Self::Error> {
         let span = self.decider.span().clone();
-        if span.in_scope(|| self.listeners.full(&self.shared.limits)) {
+        if span.in_scope(|| self.listeners.full()) {
             return Ok(false);
         }
         if !self.allowed(RequestKind::StreamlocalForward { path: socket_path.to_owned() }).await {

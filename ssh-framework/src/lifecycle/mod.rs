@@ -1,5 +1,5 @@
-//! One connection from accept to disconnect: admission (`MaxStartups`), the
-//! `Connect` decision, the handshake and login grace, the russh event loop
+//! One connection from accept to disconnect: the `Connect` decision (where
+//! the limit layers admit it and set its limits, see `crate::limit`), the handshake and login grace, the russh event loop
 //! driving [`handler::ConnectionHandler`], graceful shutdown, and the
 //! disconnect hook.
 //!
@@ -9,7 +9,6 @@
 //! `crate::forward` (listeners and local forwards). [`handler`] is the thin
 //! adapter that russh calls and that delegates to them.
 
-pub(crate) mod admission;
 mod auth;
 mod cut;
 mod handler;
@@ -45,7 +44,6 @@ pub(crate) struct Shared {
     pub(crate) stack: Stack,
     pub(crate) limits: Limits,
     pub(crate) config: Arc<russh::server::Config>,
-    pub(crate) admission: admission::Admission,
     pub(crate) next_id: AtomicU64,
     pub(crate) on_disconnect: Option<DisconnectHook>,
     /// What SFTP and SCP sessions may hold open, server-wide and per user.
@@ -158,7 +156,7 @@ pub(crate) async fn serve_tcp(
     serve(shared, crate::quickack::QuickAck::new(socket), Some(peer), local, shutdown).await
 }
 
-/// Serves one connection over any byte stream, from admission to disconnect.
+/// Serves one connection over any byte stream, from accept to disconnect.
 pub(crate) async fn serve<S>(
     shared: Arc<Shared>,
     stream: S,
@@ -197,18 +195,6 @@ async fn run<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    // Unauthenticated connections hold a permit until they authenticate.
-    let permit = match shared.admission.admit(connection.peer_addr()) {
-        Ok(startup) => startup,
-        Err(admission::Refusal::MaxStartups { unauthenticated }) => {
-            tracing::info!(unauthenticated, "too many unauthenticated connections; dropped");
-            return Ok(());
-        }
-        Err(admission::Refusal::PerSource { unauthenticated }) => {
-            tracing::info!(unauthenticated, "too many unauthenticated connections from this source; dropped");
-            return Ok(());
-        }
-    };
     let decider = Decider { stack: shared.stack.clone(), connection: connection.clone(), span };
     let response = decider.decide(decider.request(RequestKind::Connect), decider.span()).await;
     if !response.is_allowed() {
@@ -216,11 +202,19 @@ where
         return Ok(());
     }
     tracing::debug!("connected");
-    let handler = handler::ConnectionHandler::new(shared.clone(), decider, permit);
+    // What the limit layers set on `Connect`; later changes are not looked at.
+    let limits = std::mem::take(&mut *connection.limits());
+    let login_grace_time = limits.login_grace_time;
+    let handler = handler::ConnectionHandler::new(shared.clone(), decider, limits);
     // russh runs the session in a task of its own that outlives a dropped
     // future; `_cut` ends its stream on every return from here (see `cut`).
     let (stream, _cut) = cut::Severable::new(stream);
-    let grace = tokio::time::sleep(shared.limits.login_grace_time);
+    let grace = async move {
+        match login_grace_time {
+            Some(time) => tokio::time::sleep(time).await,
+            None => std::future::pending().await,
+        }
+    };
     tokio::pin!(grace);
     let session = tokio::select! {
         s = russh::server::run_stream(shared.config.clone(), stream, handler) => s.map_err(ConnectionError::from)?,

@@ -23,6 +23,8 @@ use tracing::Instrument;
 use super::Decider;
 use crate::channel::{ChannelEvent, ChannelIo, Events, ExitStatus, Stdin};
 use crate::request::{ChannelBody, RequestKind, Response, SessionInfo};
+use crate::forward::slots::{ForwardSlot, ForwardSlots};
+use crate::limit::{UserSessionSlot, UserSessions};
 use crate::open_files::OpenFiles;
 
 /// Bytes a client may send on a session channel before a shell, exec or subsystem starts.
@@ -48,6 +50,8 @@ struct SessionChannel {
     /// Tells a finished body's report apart from a later channel with the same id.
     token: u64,
     span: tracing::Span,
+    /// Its places under `MaxChannels` and `MaxSessionsPerUser`, freed with it.
+    _slots: (ForwardSlot, Option<UserSessionSlot>),
 }
 
 impl SessionChannel {
@@ -86,6 +90,10 @@ impl Drop for SessionChannel {
 pub(crate) struct Sessions {
     decider: Decider,
     max_sessions: usize,
+    /// The connection's count of channels of every kind (`MaxChannels`).
+    all_channels: ForwardSlots,
+    /// The server-wide count per user (`MaxSessionsPerUser`), when installed.
+    user_sessions: Option<UserSessions>,
     channels: HashMap<ChannelId, SessionChannel>,
     /// Bodies report here when they closed their channel: russh forgets a
     /// channel the server closed and never calls `channel_close` for it.
@@ -97,9 +105,25 @@ pub(crate) struct Sessions {
 }
 
 impl Sessions {
-    pub(crate) fn new(decider: Decider, max_sessions: usize, open_files: Arc<OpenFiles>) -> Self {
+    pub(crate) fn new(
+        decider: Decider,
+        max_sessions: usize,
+        all_channels: ForwardSlots,
+        user_sessions: Option<UserSessions>,
+        open_files: Arc<OpenFiles>,
+    ) -> Self {
         let (finished_tx, finished_rx) = mpsc::unbounded_channel();
-        Sessions { decider, max_sessions, channels: HashMap::new(), finished_tx, finished_rx, next_token: 0, open_files }
+        Sessions {
+            decider,
+            max_sessions,
+            all_channels,
+            user_sessions,
+            channels: HashMap::new(),
+            finished_tx,
+            finished_rx,
+            next_token: 0,
+            open_files,
+        }
     }
 
     /// Forgets session channels whose body finished and closed them.
@@ -111,7 +135,8 @@ impl Sessions {
         }
     }
 
-    /// A client asks for a session channel: within `max_sessions`, if the stack allows it.
+    /// A client asks for a session channel: within `MaxSessions`, `MaxChannels`
+    /// and `MaxSessionsPerUser`, if the stack allows it.
     pub(crate) async fn open(&mut self, channel: Channel<Msg>, reply: server::ChannelOpenHandle) {
         let id = channel.id();
         self.reap_finished();
@@ -121,6 +146,21 @@ impl Sessions {
             reply.reject(ChannelOpenFailure::ResourceShortage).await;
             return;
         }
+        let user = self.decider.connection().user().unwrap_or_default();
+        let user_slot = match &self.user_sessions {
+            Some(table) => match parent.in_scope(|| table.acquire(user)) {
+                Some(slot) => Some(slot),
+                None => {
+                    reply.reject(ChannelOpenFailure::ResourceShortage).await;
+                    return;
+                }
+            },
+            None => None,
+        };
+        let Some(slot) = parent.in_scope(|| self.all_channels.acquire()) else {
+            reply.reject(ChannelOpenFailure::ResourceShortage).await;
+            return;
+        };
         let span = tracing::info_span!(parent: parent, "channel", id = %id, kind = "session");
         let request = self.decider.request(RequestKind::ChannelOpenSession);
         if !self.decider.decide(request, &span).await.is_allowed() {
@@ -141,6 +181,7 @@ impl Sessions {
             body: None,
             token: self.next_token,
             span,
+            _slots: (slot, user_slot),
         };
         self.channels.insert(id, channel);
         reply.accept().await;

@@ -1,9 +1,291 @@
-//! Abuse control: OpenSSH's protections as `tower` layers.
+//! Abuse control: OpenSSH's protections as `tower` layers, with defaults
+//! sized for an async server.
 //!
-//! Every protection here is a value with its own configuration and a default,
-//! and a [`tower::Layer`] over the server's service [`Stack`](crate::Stack).
+//! Every protection is a value with its own configuration and a `Default`,
+//! and each is a [`tower::Layer`] over the service [`Stack`](crate::Stack)
+//! that acts on the [`Connect`](crate::RequestKind::Connect) request, before
+//! key exchange and before any handler of yours runs: it refuses the
+//! connection (the framework then drops it at once) or sets what the
+//! connection may do from then on.
+//!
+//! | limit | OpenSSH | default here | default in OpenSSH |
+//! |---|---|---|---|
+//! | [`MaxConnections`] | (none) | 10,000 | (none) |
+//! | [`Startups`] | `MaxStartups`, `PerSourceMaxStartups`, `PerSourceNetBlockSize` | `100:30:1000`, no per-source cap, /32 and /128 | `10:30:100`, none, /32 and /128 |
+//! | [`LoginGraceTime`] | `LoginGraceTime` | 120 s | 120 s |
+//! | [`MaxAuthTries`] | `MaxAuthTries` | 6 | 6 |
+//! | [`MaxSessions`] | `MaxSessions` | 10 | 10 |
+//! | [`MaxChannels`] | (channels per connection) | 256 forwarding channels | 16,384 channels of any kind |
+//! | [`MaxListeners`] | (none) | 16 | (none) |
+//! | [`MaxSessionsPerUser`] | (none; `pam_limits` `maxlogins`) | not installed | (none) |
+//!
+//! # Composing, replacing, removing
+//!
+//! A [`ServerBuilder`](crate::ServerBuilder) starts with every default limit
+//! above installed, outermost in the stack, so they act before any layer or
+//! handler of yours. [`ServerBuilder::limit`](crate::ServerBuilder::limit)
+//! replaces the default of the same type (or adds one that is not a
+//! default); [`ServerBuilder::without_limit`](crate::ServerBuilder::without_limit)
+//! removes it:
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use ssh_framework::limit::{LoginGraceTime, MaxSessionsPerUser, Startups};
+//! use ssh_framework::Server;
+//!
+//! let builder = Server::builder()
+//!     .limit(LoginGraceTime::new(Duration::from_secs(30)))
+//!     .limit(MaxSessionsPerUser::new(20))
+//!     .without_limit::<Startups>();
+//! ```
+//!
+//! Because each limit is also a `tower::Layer`, it can be put anywhere in
+//! your own stack; a per-connection limit applied after the default one (by
+//! a layer of yours, which runs after the defaults) overrides it for that
+//! connection, so a layer can give one network or one kind of client other
+//! limits:
+//!
+//! ```no_run
+//! use ssh_framework::limit::MaxSessions;
+//! use ssh_framework::tower::ServiceBuilder;
+//! use ssh_framework::Server;
+//!
+//! // Every connection may open 50 sessions instead of 10.
+//! let builder = Server::builder().layer(MaxSessions::new(50));
+//! ```
+//!
+//! Settings that russh fixes for the whole server are set on the builder
+//! instead: keepalives ([`keepalive_interval`](crate::ServerBuilder::keepalive_interval),
+//! [`keepalive_count_max`](crate::ServerBuilder::keepalive_count_max)), the
+//! inactivity timeout, and the channel buffer and open-file budgets.
 
+mod channels;
+mod connections;
+mod login;
+mod startups;
+
+use std::any::{Any, TypeId};
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_util::future::{Either, Ready, ready};
+use tower::{Layer, Service};
+
+pub(crate) use self::channels::{UserSessionSlot, UserSessions};
+pub use self::channels::{MaxChannels, MaxListeners, MaxSessions, MaxSessionsPerUser};
+pub use self::connections::MaxConnections;
+pub use self::login::{LoginGraceTime, MaxAuthTries};
+pub(crate) use self::startups::Startup;
+pub use self::startups::{MaxStartups, ParseMaxStartupsError, Startups};
+use crate::connection::Connection;
+use crate::request::{Request, RequestKind, Response};
+
+/// A protection that acts on the `Connect` request: implemented by every type
+/// of this module, which the builder's [`limit`](crate::ServerBuilder::limit)
+/// and [`without_limit`](crate::ServerBuilder::without_limit) take.
+///
+/// Sealed: write a policy of your own as an ordinary `tower::Layer`.
+pub trait Limit: sealed::Apply + fmt::Debug + Clone + Send + Sync + 'static {}
+
+pub(crate) mod sealed {
+    use crate::connection::Connection;
+
+    /// What a limit does to a new connection.
+    pub trait Apply {
+        /// Applies the limit to a connection being accepted: `false` refuses it
+        /// (the limit logs why).
+        fn apply(&self, connection: &Connection) -> bool;
+    }
+}
+
+/// What the limits set for one connection on its `Connect` request; the
+/// connection's parts read it once the connection is allowed. `None` is no
+/// limit.
+#[derive(Debug, Default)]
+pub(crate) struct ConnectionLimits {
+    pub(crate) login_grace_time: Option<Duration>,
+    pub(crate) max_auth_tries: Option<u32>,
+    pub(crate) max_sessions: Option<usize>,
+    pub(crate) max_channels: Option<usize>,
+    pub(crate) max_listeners: Option<usize>,
+    pub(crate) user_sessions: Option<UserSessions>,
+    /// The admission slot held until authentication ([`Startups`]).
+    pub(crate) startup: Option<Startup>,
+}
+
+/// The service a [`Limit`] used as a layer wraps around `S`.
+#[derive(Debug, Clone)]
+pub struct Limited<S, L> {
+    inner: S,
+    limit: L,
+}
+
+impl<S, L> Limited<S, L> {
+    /// Wraps `inner` in `limit`.
+    pub fn new(inner: S, limit: L) -> Self {
+        Limited { inner, limit }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The wrapped service, unwrapped.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, L> Service<Request> for Limited<S, L>
+where
+    S: Service<Request, Response = Response>,
+    L: Limit,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Either<Ready<Result<Response, S::Error>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        if matches!(request.kind(), RequestKind::Connect) && !self.limit.apply(request.connection()) {
+            return Either::Left(ready(Ok(Response::Reject)));
+        }
+        Either::Right(self.inner.call(request))
+    }
+}
+
+/// Implements `tower::Layer` and [`Limit`] for a limit type.
+macro_rules! limit_layer {
+    ($($limit:ty),* $(,)?) => {$(
+        impl<S> tower::Layer<S> for $limit {
+            type Service = $crate::limit::Limited<S, $limit>;
+
+            fn layer(&self, inner: S) -> Self::Service {
+                $crate::limit::Limited::new(inner, self.clone())
+            }
+        }
+
+        impl $crate::limit::Limit for $limit {}
+    )*};
+}
+pub(crate) use limit_layer;
+
+/// A limit with its type erased, as the builder keeps it.
+trait AnyLimit: Send + Sync {
+    fn apply(&self, connection: &Connection) -> bool;
+    fn as_any(&self) -> &dyn Any;
+    fn debug(&self) -> &dyn fmt::Debug;
+}
+
+impl<L: Limit> AnyLimit for L {
+    fn apply(&self, connection: &Connection) -> bool {
+        sealed::Apply::apply(self, connection)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn debug(&self) -> &dyn fmt::Debug {
+        self
+    }
+}
+
+/// The limits a builder installs, in order, one of each type.
+#[derive(Clone)]
+pub(crate) struct LimitSet(Vec<(TypeId, Arc<dyn AnyLimit>)>);
+
+impl fmt::Debug for LimitSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.0.iter().map(|(_, limit)| limit.debug())).finish()
+    }
+}
+
+impl Default for LimitSet {
+    /// The defaults of the table in the module docs, admission first.
+    fn default() -> Self {
+        let mut set = LimitSet(Vec::new());
+        set.insert(MaxConnections::default());
+        set.insert(Startups::default());
+        set.insert(LoginGraceTime::default());
+        set.insert(MaxAuthTries::default());
+        set.insert(MaxSessions::default());
+        set.insert(MaxChannels::default());
+        set.insert(MaxListeners::default());
+        set
+    }
+}
+
+impl LimitSet {
+    /// Replaces the limit of `L`'s type in place, or appends `limit`.
+    pub(crate) fn insert<L: Limit>(&mut self, limit: L) {
+        let id = TypeId::of::<L>();
+        let limit: Arc<dyn AnyLimit> = Arc::new(limit);
+        match self.0.iter_mut().find(|(t, _)| *t == id) {
+            Some(entry) => entry.1 = limit,
+            None => self.0.push((id, limit)),
+        }
+    }
+
+    pub(crate) fn remove<L: Limit>(&mut self) {
+        self.0.retain(|(t, _)| *t != TypeId::of::<L>());
+    }
+
+    /// The installed limit of type `L`.
+    pub(crate) fn get<L: Limit>(&self) -> Option<&L> {
+        self.0.iter().find_map(|(_, limit)| limit.as_any().downcast_ref::<L>())
+    }
+}
+
+impl<S> Layer<S> for LimitSet {
+    type Service = Limits<S>;
+
+    fn layer(&self, inner: S) -> Limits<S> {
+        Limits { inner, set: Arc::new(self.clone()) }
+    }
+}
+
+/// Every installed limit in one service: the builder's default stack.
+#[derive(Clone)]
+pub(crate) struct Limits<S> {
+    inner: S,
+    set: Arc<LimitSet>,
+}
+
+impl<S> Service<Request> for Limits<S>
+where
+    S: Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Either<Ready<Result<Response, S::Error>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        if matches!(request.kind(), RequestKind::Connect) {
+            let connection = request.connection();
+            if !self.set.0.iter().all(|(_, limit)| limit.apply(connection)) {
+                return Either::Left(ready(Ok(Response::Reject)));
+            }
+        }
+        Either::Right(self.inner.call(request))
+    }
+}
 
 /// The address block `ip` belongs to: its first `v4_prefix` or `v6_prefix`
 /// bits (an IPv4-mapped IPv6 address counts as IPv4). OpenSSH's
