@@ -97,13 +97,27 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     pub per_source_max_startups: Option<usize>,
 
+    /// Connections of any kind open at once on the whole server; past it a new
+    /// one is closed before the version exchange.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// Channels of every kind (sessions, forwards, X11, agent) open at once on
+    /// one connection.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub max_channels: usize,
+
+    /// Remote-forward listeners (`ssh -R`) one connection may hold.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub max_listeners: usize,
+
     /// Milliseconds before a wrong password or code is answered.
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub rejection_delay_ms: u64,
 
     /// Allow TCP forwarding: `ssh -L` (direct-tcpip channels, to any destination
     /// unless --permit-open limits them) and `ssh -R` (listeners on loopback, on
-    /// ports 1024 and up, at most 16 per connection; clients may cancel them).
+    /// ports 1024 and up, at most --max-listeners per connection; clients may cancel them).
     /// Off, both are refused, like sshd's `AllowTcpForwarding no`.
     #[arg(long)]
     pub allow_tcp_forwarding: bool,

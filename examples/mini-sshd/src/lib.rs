@@ -47,6 +47,7 @@ use std::time::Duration;
 use rand::RngExt;
 use ssh_framework::Server;
 use ssh_framework::forward::PermitOpen;
+use ssh_framework::limit::MaxConnections;
 use ssh_framework::sftp::FsBackend;
 
 pub use crate::args::Args;
@@ -109,6 +110,9 @@ pub async fn build(args: Args) -> Result<(Server, String), BoxError> {
         .max_sessions(args.max_sessions)
         .max_startups(args.max_startups)
         .per_source_max_startups(args.per_source_max_startups)
+        .limit(MaxConnections::new(args.max_connections))
+        .max_channels(args.max_channels)
+        .max_listeners(args.max_listeners)
         .keepalive_interval((args.client_alive_interval > 0).then(|| Duration::from_secs(args.client_alive_interval)))
         .keepalive_count_max(args.client_alive_count_max)
         .rejection_delay(Duration::from_millis(args.rejection_delay_ms))

@@ -8,3 +8,4 @@ mod extensions;
 mod faults;
 mod layers;
 mod lifecycle;
+mod limits;
