@@ -34,7 +34,7 @@ impl Default for MaxSessions {
 }
 
 impl Apply for MaxSessions {
-    fn apply(&self, connection: &Connection) -> bool {
+    fn apply_limit(&self, connection: &Connection) -> bool {
         connection.limits().max_sessions = Some(self.0);
         true
     }
@@ -69,7 +69,7 @@ impl Default for MaxChannels {
 }
 
 impl Apply for MaxChannels {
-    fn apply(&self, connection: &Connection) -> bool {
+    fn apply_limit(&self, connection: &Connection) -> bool {
         connection.limits().max_channels = Some(self.0);
         true
     }
@@ -101,7 +101,7 @@ impl Default for MaxListeners {
 }
 
 impl Apply for MaxListeners {
-    fn apply(&self, connection: &Connection) -> bool {
+    fn apply_limit(&self, connection: &Connection) -> bool {
         connection.limits().max_listeners = Some(self.0);
         true
     }
@@ -144,7 +144,7 @@ impl MaxSessionsPerUser {
 }
 
 impl Apply for MaxSessionsPerUser {
-    fn apply(&self, connection: &Connection) -> bool {
+    fn apply_limit(&self, connection: &Connection) -> bool {
         connection.limits().user_sessions = Some(self.0.clone());
         true
     }

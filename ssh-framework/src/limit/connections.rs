@@ -40,7 +40,7 @@ impl Default for MaxConnections {
 }
 
 impl Apply for MaxConnections {
-    fn apply(&self, connection: &Connection) -> bool {
+    fn apply_limit(&self, connection: &Connection) -> bool {
         match self.open.clone().try_acquire_owned() {
             Ok(permit) => {
                 connection.on_close(move |_, _| drop(permit));

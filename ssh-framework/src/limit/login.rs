@@ -34,7 +34,7 @@ impl Default for LoginGraceTime {
 }
 
 impl Apply for LoginGraceTime {
-    fn apply(&self, connection: &Connection) -> bool {
+    fn apply_limit(&self, connection: &Connection) -> bool {
         connection.limits().login_grace_time = Some(self.0);
         true
     }
@@ -70,7 +70,7 @@ impl Default for MaxAuthTries {
 }
 
 impl Apply for MaxAuthTries {
-    fn apply(&self, connection: &Connection) -> bool {
+    fn apply_limit(&self, connection: &Connection) -> bool {
         connection.limits().max_auth_tries = Some(self.0);
         true
     }

@@ -87,8 +87,19 @@ use crate::request::{Request, RequestKind, Response};
 /// of this module, which the builder's [`limit`](crate::ServerBuilder::limit)
 /// and [`without_limit`](crate::ServerBuilder::without_limit) take.
 ///
-/// Sealed: write a policy of your own as an ordinary `tower::Layer`.
-pub trait Limit: sealed::Apply + fmt::Debug + Clone + Send + Sync + 'static {}
+/// Sealed: write a policy of your own as an ordinary `tower::Layer`, which
+/// may [`apply`](Limit::apply) any of these to the connections it chooses.
+pub trait Limit: sealed::Apply + fmt::Debug + Clone + Send + Sync + 'static {
+    /// Applies this limit to `connection`, as its layer does on the `Connect`
+    /// request: `false` means the connection is refused (and the reason was
+    /// logged); a per-connection limit replaces what an earlier one set.
+    ///
+    /// Only a `Connect` request's connection is affected: the framework reads
+    /// a connection's limits once its `Connect` request is allowed.
+    fn apply(&self, connection: &Connection) -> bool {
+        sealed::Apply::apply_limit(self, connection)
+    }
+}
 
 pub(crate) mod sealed {
     use crate::connection::Connection;
@@ -97,7 +108,7 @@ pub(crate) mod sealed {
     pub trait Apply {
         /// Applies the limit to a connection being accepted: `false` refuses it
         /// (the limit logs why).
-        fn apply(&self, connection: &Connection) -> bool;
+        fn apply_limit(&self, connection: &Connection) -> bool;
     }
 }
 
@@ -159,7 +170,7 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        if matches!(request.kind(), RequestKind::Connect) && !self.limit.apply(request.connection()) {
+        if matches!(request.kind(), RequestKind::Connect) && !Limit::apply(&self.limit, request.connection()) {
             return Either::Left(ready(Ok(Response::Reject)));
         }
         Either::Right(self.inner.call(request))
@@ -191,7 +202,7 @@ trait AnyLimit: Send + Sync {
 
 impl<L: Limit> AnyLimit for L {
     fn apply(&self, connection: &Connection) -> bool {
-        sealed::Apply::apply(self, connection)
+        Limit::apply(self, connection)
     }
 
     fn as_any(&self) -> &dyn Any {

@@ -215,7 +215,7 @@ impl Startups {
 }
 
 impl Apply for Startups {
-    fn apply(&self, connection: &Connection) -> bool {
+    fn apply_limit(&self, connection: &Connection) -> bool {
         match self.admit(connection.peer_addr()) {
             Ok(startup) => {
                 connection.limits().startup = Some(startup);
