@@ -81,8 +81,9 @@
 //!
 //! 1. **accept** (`server.rs`): [`Server::run`] accepts TCP connections and
 //!    hands each to the per-connection **lifecycle** (`lifecycle/mod.rs`):
-//!    admission under `MaxStartups`, the `Connect` decision, the russh
-//!    handshake, login grace, graceful shutdown, the disconnect hook.
+//!    the `Connect` decision (where the [`limit`] layers admit the connection
+//!    and set its limits), the russh handshake, login grace, graceful
+//!    shutdown, the close hooks and the disconnect hook.
 //! 2. **connection** (`lifecycle/handler.rs`): russh calls the connection's
 //!    handler, a thin adapter over its parts: authentication
 //!    (`lifecycle/auth.rs`), the session-channel table
@@ -108,8 +109,11 @@
 //! handshake included), 10 sessions per connection, and a 1 s delay before
 //! answering a wrong password. One differs: `MaxStartups` is `100:30:1000`
 //! rather than `10:30:100`, because an unauthenticated connection costs a task
-//! and about 50 KiB here, not a process (see [`MaxStartups`]). Public keys
-//! reach a handler only after the client proved possession with a signature.
+//! and about 50 KiB here, not a process (see [`limit::MaxStartups`]). Each
+//! protection is a `tower` layer in [`limit`], installed by default and
+//! replaceable or removable with [`ServerBuilder::limit`] and
+//! [`ServerBuilder::without_limit`]. Public keys reach a handler only after
+//! the client proved possession with a signature.
 //!
 //! # Algorithms
 //!
