@@ -2,6 +2,13 @@
 //!
 //! Every protection here is a value with its own configuration and a default,
 //! and a [`tower::Layer`] over the server's service [`Stack`](crate::Stack).
+//!
+//! - [`penalty`]: OpenSSH's `PerSourcePenalties` and `PerSourcePenaltyExemptList`
+//!   ([`PenaltyLayer`]).
+
+pub mod penalty;
+
+pub use self::penalty::{ExemptList, IpNet, Overflow, Penalty, PenaltyLayer, PerSourcePenalties};
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
