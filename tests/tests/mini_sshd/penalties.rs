@@ -88,6 +88,7 @@ fn two_failed_logins_refuse_a_source_for_seven_seconds_while_another_logs_in() {
         // Refused before the version exchange, even with the right password.
         assert!(closed_without_data(connect_from([127, 0, 0, 2], sshd.addr()).await).await);
         let left = seconds_left(&captured);
+        eprintln!("authfail: refused with {left} s left");
         assert!(left <= 7.0 && left > 7.0 - started.elapsed().as_secs_f64(), "{left} s left");
         let out = sshd.ssh("bob").password("pw").option("BindAddress=127.0.0.2").run("true").await;
         out.failed();
@@ -140,6 +141,7 @@ fn one_connection_without_authentication_earns_a_noauth_penalty() {
 
         assert!(closed_without_data(connect_from([127, 0, 0, 4], sshd.addr()).await).await);
         let left = seconds_left(&captured);
+        eprintln!("noauth: refused with {left} s left");
         assert!(left > 9.0 && left <= 10.0, "{left} s left");
         assert!(greeted([127, 0, 0, 1], sshd.addr()).await, "another source is let in");
     });
