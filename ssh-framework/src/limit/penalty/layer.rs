@@ -1,6 +1,5 @@
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
@@ -106,17 +105,6 @@ impl Shared {
     }
 }
 
-/// The failed authentication attempts of one connection, a private
-/// connection extension inserted at `Connect` (kept through auth rollbacks).
-#[derive(Debug, Clone, Default)]
-struct Attempts(Arc<AttemptCounts>);
-
-#[derive(Debug, Default)]
-pub(super) struct AttemptCounts {
-    failed: AtomicU32,
-    none_probed: AtomicBool,
-}
-
 impl<S> Service<Request> for Penalty<S>
 where
     S: Service<Request, Response = Response>,
@@ -152,34 +140,21 @@ where
                 let shared = shared.clone();
                 ResponseFuture::inner(self.inner.call(request), Then::Watch(Box::new(move || watch(&connection, ip, shared))))
             }
-            RequestKind::AuthNone { .. }
-            | RequestKind::AuthPassword { .. }
-            | RequestKind::AuthPublicKey { .. }
-            | RequestKind::AuthKeyboardInteractive { .. } => {
-                let Some(Attempts(counts)) = request.connection().extension::<Attempts>() else {
-                    return ResponseFuture::inner(self.inner.call(request), Then::Nothing);
-                };
-                // The client's first `none` probe is free, as in sshd.
-                let free = matches!(request.kind(), RequestKind::AuthNone { .. }) && !counts.none_probed.swap(true, Ordering::Relaxed);
-                let then = if free { Then::Nothing } else { Then::CountFailure(counts) };
-                ResponseFuture::inner(self.inner.call(request), then)
-            }
             _ => ResponseFuture::inner(self.inner.call(request), Then::Nothing),
         }
     }
 }
 
-/// Once a connection is let in: counts its failed attempts and penalises its
-/// source when it ends unauthenticated.
+/// Once a connection is let in: penalises its source when it ends
+/// unauthenticated, by how it ended.
 fn watch(connection: &crate::Connection, ip: IpAddr, shared: Arc<Shared>) {
-    let attempts = Attempts::default();
-    let counts = attempts.0.clone();
-    connection.insert_extension(attempts);
     connection.on_close(move |connection, error| {
         if connection.is_authenticated() {
             return;
         }
-        let failed = counts.failed.load(Ordering::Relaxed);
+        // Counted by the framework as sshd counts them: every failed attempt,
+        // whether or not it reached a layer, the client's first `none` probe free.
+        let failed = connection.auth_failures();
         let kind = if error.is_some_and(|e| e.kind() == ConnectionErrorKind::LoginGraceTimeExceeded) {
             Kind::GraceExceeded
         } else if failed > 0 {
@@ -198,8 +173,6 @@ pub(super) enum Then {
     Nothing,
     /// If the connection is let in, start watching it.
     Watch(Box<dyn FnOnce() + Send>),
-    /// If the attempt failed, count it.
-    CountFailure(Arc<AttemptCounts>),
 }
 
 impl fmt::Debug for Then {
@@ -207,7 +180,6 @@ impl fmt::Debug for Then {
         f.write_str(match self {
             Then::Nothing => "Nothing",
             Then::Watch(_) => "Watch",
-            Then::CountFailure(_) => "CountFailure",
         })
     }
 }
@@ -222,11 +194,6 @@ impl Then {
             Then::Watch(watch) => {
                 if allowed {
                     watch();
-                }
-            }
-            Then::CountFailure(counts) => {
-                if !allowed {
-                    counts.failed.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }

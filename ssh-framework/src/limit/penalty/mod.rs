@@ -45,8 +45,8 @@
 //! When a connection this layer let in ends without having authenticated:
 //!
 //! - it ended because the login grace time ran out: `grace-exceeded`;
-//! - otherwise, if at least one authentication attempt that passed through
-//!   this layer failed (a `Reject`, an `Auth::Reject` or an error; the
+//! - otherwise, if at least one authentication attempt failed
+//!   ([`Connection::auth_failures`](crate::Connection::auth_failures): the
 //!   client's first `none` probe is free, as in sshd): `authfail`;
 //! - otherwise: `noauth`.
 //!
