@@ -9,7 +9,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use crate::auth::Factors;
@@ -30,6 +30,7 @@ pub struct Connection {
     handle: OnceLock<russh::server::Handle>,
     on_close: Mutex<Vec<CloseHook>>,
     auth_failures: AtomicU32,
+    admitted: AtomicBool,
     limits: Mutex<ConnectionLimits>,
 }
 
@@ -67,6 +68,7 @@ impl Connection {
             handle: OnceLock::new(),
             on_close: Mutex::new(Vec::new()),
             auth_failures: AtomicU32::new(0),
+            admitted: AtomicBool::new(false),
             limits: Mutex::default(),
         }
     }
@@ -111,6 +113,17 @@ impl Connection {
     /// `none` probe is free).
     pub fn auth_failures(&self) -> u32 {
         self.auth_failures.load(Ordering::Relaxed)
+    }
+
+    /// Whether the stack allowed this connection's `Connect` request (every
+    /// limit and layer let it in): a close hook tells a connection that ended
+    /// having had its chance from one refused on the way in.
+    pub fn was_admitted(&self) -> bool {
+        self.admitted.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_admitted(&self) {
+        self.admitted.store(true, Ordering::Relaxed);
     }
 
     pub(crate) fn count_auth_failure(&self) -> u32 {

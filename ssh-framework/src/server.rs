@@ -194,10 +194,14 @@ impl ServerBuilder {
 
     /// The prefix lengths that group client addresses into one source
     /// (OpenSSH's `PerSourceNetBlockSize`; default 32 and 128): sets them in
-    /// the installed [`Startups`](crate::limit::Startups) limit.
+    /// the installed [`Startups`](crate::limit::Startups) and, as in OpenSSH,
+    /// [`Penalties`](crate::limit::Penalties) limits.
     #[doc(alias = "PerSourceNetBlockSize")]
-    pub fn per_source_net_block_size(self, ipv4: u8, ipv6: u8) -> Self {
+    pub fn per_source_net_block_size(mut self, ipv4: u8, ipv6: u8) -> Self {
         let startups = self.limits_set.get::<limit::Startups>().cloned().unwrap_or_default();
+        if let Some(penalties) = self.limits_set.get::<limit::Penalties>().and_then(|p| p.penalties().cloned()) {
+            self = self.limit(limit::Penalties::new(penalties.net_block_size(ipv4, ipv6)));
+        }
         self.limit(startups.net_block_size(ipv4, ipv6))
     }
 

@@ -8,6 +8,7 @@ use std::str::FromStr;
 use ssh_framework::Method;
 use ssh_framework::limit::MaxStartups;
 use ssh_framework::forward::PermitOpen;
+use ssh_framework::limit::{ExemptList, PerSourcePenalties};
 
 /// mini-sshd's command line.
 ///
@@ -110,6 +111,20 @@ pub struct Args {
     /// Remote-forward listeners (`ssh -R`) one connection may hold.
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub max_listeners: usize,
+
+    /// Per-source penalties, as sshd's `PerSourcePenalties`: its value as one
+    /// argument (`'authfail:5s noauth:1s max:10m'`; keywords not given keep
+    /// sshd's defaults), or `no`. A source whose connections end without
+    /// authenticating accrues penalty time and is refused once more than `min`
+    /// is outstanding.
+    #[arg(long, value_name = "SPEC", default_value_t = PerSourcePenalties::default())]
+    pub per_source_penalties: PerSourcePenalties,
+
+    /// Sources never penalised nor refused by --per-source-penalties, as sshd's
+    /// `PerSourcePenaltyExemptList`: comma-separated ADDRESS or ADDRESS/MASKLEN
+    /// entries (`!` negates one), or `none`.
+    #[arg(long, value_name = "LIST", default_value_t = ExemptList::new())]
+    pub per_source_penalty_exempt_list: ExemptList,
 
     /// Milliseconds before a wrong password or code is answered.
     #[arg(long, value_name = "N", default_value_t = 1000)]
@@ -248,6 +263,27 @@ mod tests {
         assert_eq!(args.rejection_delay_ms, 1000);
         assert!(!args.allow_tcp_forwarding && !args.allow_agent_forwarding && !args.allow_x11_forwarding);
         assert!(args.permit_open.is_empty());
+        assert_eq!(args.per_source_penalties, PerSourcePenalties::default());
+        assert!(args.per_source_penalty_exempt_list.is_empty());
+    }
+
+    #[test]
+    fn per_source_penalties_take_openssh_values() {
+        let args = Args::parse_from([
+            "mini-sshd",
+            "--per-source-penalties",
+            "authfail:5s min:10s max:30s",
+            "--per-source-penalty-exempt-list",
+            "127.0.0.3/32,10.0.0.0/8",
+        ]);
+        assert_eq!(
+            args.per_source_penalties,
+            PerSourcePenalties::default().min(std::time::Duration::from_secs(10)).max(std::time::Duration::from_secs(30))
+        );
+        assert_eq!(args.per_source_penalty_exempt_list.to_string(), "127.0.0.3/32,10.0.0.0/8");
+        assert!(!Args::parse_from(["mini-sshd", "--per-source-penalties=no"]).per_source_penalties.is_enabled());
+        let err = Args::try_parse_from(["mini-sshd", "--per-source-penalties", "crash:2m"]).unwrap_err().to_string();
+        assert!(err.contains("crash:2m") && err.contains("not supported"), "{err}");
     }
 
     #[test]

@@ -47,7 +47,7 @@ use std::time::Duration;
 use rand::RngExt;
 use ssh_framework::Server;
 use ssh_framework::forward::PermitOpen;
-use ssh_framework::limit::MaxConnections;
+use ssh_framework::limit::{MaxConnections, Penalties};
 use ssh_framework::sftp::FsBackend;
 
 pub use crate::args::Args;
@@ -99,6 +99,7 @@ pub async fn build(args: Args) -> Result<(Server, String), BoxError> {
         x11: args.allow_x11_forwarding,
     };
     tracing::info!(?forwarding, "forwarding");
+    tracing::info!(penalties = %args.per_source_penalties, exempt = %args.per_source_penalty_exempt_list, "per-source penalties");
 
     let server = Server::builder()
         .handlers(MiniSshd { accounts, sessions, files, forwarding })
@@ -116,6 +117,8 @@ pub async fn build(args: Args) -> Result<(Server, String), BoxError> {
         .keepalive_interval((args.client_alive_interval > 0).then(|| Duration::from_secs(args.client_alive_interval)))
         .keepalive_count_max(args.client_alive_count_max)
         .rejection_delay(Duration::from_millis(args.rejection_delay_ms))
+        // On by default, as in sshd.
+        .limit(Penalties::new(args.per_source_penalties.clone().exempt_list(args.per_source_penalty_exempt_list.clone())))
         .build()
         .await?;
 

@@ -201,6 +201,7 @@ where
         tracing::info!("connection refused by policy");
         return Ok(());
     }
+    connection.set_admitted();
     tracing::debug!("connected");
     // What the limit layers set on `Connect`; later changes are not looked at.
     let limits = std::mem::take(&mut *connection.limits());

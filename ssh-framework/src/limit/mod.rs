@@ -10,12 +10,13 @@
 //!
 //! | limit | OpenSSH | default here | default in OpenSSH |
 //! |---|---|---|---|
+//! | [`Penalties`] | `PerSourcePenalties`, `PerSourcePenaltyExemptList` | OpenSSH's (see [`penalty`]) | authfail 5 s, noauth 1 s, grace-exceeded 10 s, min 15 s, max 10 min |
 //! | [`MaxConnections`] | (none) | 10,000 | (none) |
 //! | [`Startups`] | `MaxStartups`, `PerSourceMaxStartups`, `PerSourceNetBlockSize` | `100:30:1000`, no per-source cap, /32 and /128 | `10:30:100`, none, /32 and /128 |
 //! | [`LoginGraceTime`] | `LoginGraceTime` | 120 s | 120 s |
 //! | [`MaxAuthTries`] | `MaxAuthTries` | 6 | 6 |
 //! | [`MaxSessions`] | `MaxSessions` | 10 | 10 |
-//! | [`MaxChannels`] | (channels per connection) | 256 forwarding channels | 16,384 channels of any kind |
+//! | [`MaxChannels`] | (channels per connection) | 256 | 16,384 |
 //! | [`MaxListeners`] | (none) | 16 | (none) |
 //! | [`MaxSessionsPerUser`] | (none; `pam_limits` `maxlogins`) | not installed | (none) |
 //!
@@ -62,6 +63,7 @@
 mod channels;
 mod connections;
 mod login;
+pub mod penalty;
 mod startups;
 
 use std::any::{Any, TypeId};
@@ -78,6 +80,7 @@ pub(crate) use self::channels::{UserSessionSlot, UserSessions};
 pub use self::channels::{MaxChannels, MaxListeners, MaxSessions, MaxSessionsPerUser};
 pub use self::connections::MaxConnections;
 pub use self::login::{LoginGraceTime, MaxAuthTries};
+pub use self::penalty::{ExemptList, IpNet, Overflow, Penalties, PerSourcePenalties};
 pub(crate) use self::startups::Startup;
 pub use self::startups::{MaxStartups, ParseMaxStartupsError, Startups};
 use crate::connection::Connection;
@@ -228,6 +231,8 @@ impl Default for LimitSet {
     /// The defaults of the table in the module docs, admission first.
     fn default() -> Self {
         let mut set = LimitSet(Vec::new());
+        // Penalised sources first: they take no other limit's place.
+        set.insert(Penalties::default());
         set.insert(MaxConnections::default());
         set.insert(Startups::default());
         set.insert(LoginGraceTime::default());
