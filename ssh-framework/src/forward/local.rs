@@ -16,6 +16,7 @@ use tracing::Instrument;
 use super::slots::ForwardSlot;
 use super::{Forward, OpenFailure};
 use crate::channel::{ChannelIo, Events, FlowControl, Stdin};
+use crate::limit::ChannelWatch;
 
 /// How long the built-in forwarder waits for a destination to accept.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -29,6 +30,7 @@ pub(crate) fn open<S, C>(
     slot: ForwardSlot,
     span: tracing::Span,
     flow: Arc<FlowControl>,
+    watch: ChannelWatch,
     connect: C,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -39,7 +41,7 @@ pub(crate) fn open<S, C>(
             Forward::Connect => match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
                 Ok(Ok(socket)) => {
                     reply.accept().await;
-                    super::pump(channel, socket, flow).await;
+                    super::pump(channel, socket, flow, watch).await;
                 }
                 Ok(Err(error)) => {
                     tracing::info!(%error, "forward destination refused");
@@ -54,9 +56,14 @@ pub(crate) fn open<S, C>(
                 reply.accept().await;
                 let (read, write) = channel.split();
                 let (_events_tx, events_rx) = mpsc::channel(1);
-                let io = ChannelIo::new(Stdin::new(Vec::new(), false, Some(read), flow), &write, Events::new(events_rx));
-                if AssertUnwindSafe(serve(io)).catch_unwind().await.is_err() {
-                    tracing::error!("forwarding handler panicked; closing its channel");
+                let activity = watch.activity();
+                let stdin = Stdin::new(Vec::new(), false, Some(read), flow, activity.clone());
+                let io = ChannelIo::new(stdin, &write, Events::new(events_rx), activity);
+                tokio::select! {
+                    served = AssertUnwindSafe(serve(io)).catch_unwind() => if served.is_err() {
+                        tracing::error!("forwarding handler panicked; closing its channel");
+                    },
+                    () = watch.expired() => {}
                 }
                 let _ = write.eof().await;
                 let _ = write.close().await;

@@ -18,6 +18,8 @@
 //! | [`MaxChannels`] | (channels per connection) | 256 forwarding channels | 16,384 channels of any kind |
 //! | [`MaxListeners`] | (none) | 16 | (none) |
 //! | [`MaxSessionsPerUser`] | (none; `pam_limits` `maxlogins`) | not installed | (none) |
+//! | [`ChannelTimeout`] | `ChannelTimeout` | not installed | none |
+//! | [`UnusedConnectionTimeout`] | `UnusedConnectionTimeout` | not installed | none |
 //!
 //! # Composing, replacing, removing
 //!
@@ -63,6 +65,7 @@ mod channels;
 mod connections;
 mod login;
 mod startups;
+mod timeout;
 
 use std::any::{Any, TypeId};
 use std::fmt;
@@ -80,6 +83,8 @@ pub use self::connections::MaxConnections;
 pub use self::login::{LoginGraceTime, MaxAuthTries};
 pub(crate) use self::startups::Startup;
 pub use self::startups::{MaxStartups, ParseMaxStartupsError, Startups};
+pub(crate) use self::timeout::{Activity, ChannelTimeouts, ChannelWatch};
+pub use self::timeout::{ChannelTimeout, ParseTimeoutError, UnusedConnectionTimeout};
 use crate::connection::Connection;
 use crate::request::{Request, RequestKind, Response};
 
@@ -114,6 +119,8 @@ pub(crate) struct ConnectionLimits {
     pub(crate) user_sessions: Option<UserSessions>,
     /// The admission slot held until authentication ([`Startups`]).
     pub(crate) startup: Option<Startup>,
+    pub(crate) channel_timeout: Option<ChannelTimeout>,
+    pub(crate) unused_connection_timeout: Option<Duration>,
 }
 
 /// The service a [`Limit`] used as a layer wraps around `S`.
