@@ -45,7 +45,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use rand::RngExt;
-use ssh_framework::Server;
+use ssh_framework::limit::ChannelTimeout;
+use ssh_framework::{Server, ServerBuilder};
 use ssh_framework::forward::PermitOpen;
 use ssh_framework::sftp::FsBackend;
 
@@ -111,9 +112,8 @@ pub async fn build(args: Args) -> Result<(Server, String), BoxError> {
         .per_source_max_startups(args.per_source_max_startups)
         .keepalive_interval((args.client_alive_interval > 0).then(|| Duration::from_secs(args.client_alive_interval)))
         .keepalive_count_max(args.client_alive_count_max)
-        .rejection_delay(Duration::from_millis(args.rejection_delay_ms))
-        .build()
-        .await?;
+        .rejection_delay(Duration::from_millis(args.rejection_delay_ms));
+    let server = with_timeouts(server, &args).build().await?;
 
     let addr = server.local_addrs().first().copied().ok_or("the server has no listening address")?;
     let fingerprints = server.host_key_fingerprints().join(", ");
@@ -127,6 +127,18 @@ pub async fn build(args: Args) -> Result<(Server, String), BoxError> {
         line.push_str(&format!("; try: ssh -p {} demo@{host} (password: {password})", addr.port()));
     }
     Ok((server, line))
+}
+
+/// Adds `--unused-connection-timeout` and `--channel-timeout` (all entries, in order) as limits.
+fn with_timeouts(mut builder: ServerBuilder, args: &Args) -> ServerBuilder {
+    if let Some(timeout) = args.unused_connection_timeout {
+        builder = builder.limit(timeout);
+    }
+    if !args.channel_timeout.is_empty() {
+        let all = args.channel_timeout.iter().flat_map(ChannelTimeout::entries);
+        builder = builder.limit(all.fold(ChannelTimeout::new(), |timeout, (pattern, interval)| timeout.channel(pattern, interval)));
+    }
+    builder
 }
 
 /// 16 alphanumeric characters from the thread's cryptographic generator (about 95 bits).
