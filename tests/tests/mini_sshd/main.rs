@@ -15,6 +15,7 @@ mod keepalive;
 mod security;
 mod sessions;
 mod signals;
+mod timeouts;
 
 use ssh_framework_tests::mini_sshd::MiniSshd;
 
