@@ -3,7 +3,6 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -15,27 +14,29 @@ use tracing::Instrument;
 
 use super::slots::ForwardSlot;
 use super::{Forward, OpenFailure};
-use crate::channel::{ChannelIo, Events, FlowControl, Stdin};
-use crate::limit::ChannelWatch;
+use crate::channel::{ChannelIo, Events, Stdin};
+use crate::connection::Connection;
 
 /// How long the built-in forwarder waits for a destination to accept.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Answers a local-forwarding channel open on a task of its own: connect and
-/// pump, serve in-process, or refuse, as `forward` says.
+/// pump, serve in-process, or refuse, as `forward` says; the channel is
+/// watched as `channel_type` by the connection's `ChannelTimeout`.
 pub(crate) fn open<S, C>(
     forward: Forward,
     channel: Channel<Msg>,
     reply: ChannelOpenHandle,
     slot: ForwardSlot,
     span: tracing::Span,
-    flow: Arc<FlowControl>,
-    watch: ChannelWatch,
+    (connection, channel_type): (&Connection, &str),
     connect: C,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     C: Future<Output = std::io::Result<S>> + Send + 'static,
 {
+    let flow = connection.flow().clone();
+    let watch = connection.channel_watch(channel_type);
     let task = async move {
         match forward {
             Forward::Connect => match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {

@@ -84,9 +84,7 @@ impl ConnectionHandler {
             Response::Accept => Forward::Connect,
             other => Forward::Refuse(other.open_failure().unwrap_or(OpenFailure::AdministrativelyProhibited)),
         };
-        let flow = self.decider.connection().flow().clone();
-        let watch = self.decider.connection().channel_watch(channel_type);
-        local::open(forward, channel, reply, slot, span, flow, watch, connect);
+        local::open(forward, channel, reply, slot, span, (self.decider.connection(), channel_type), connect);
     }
 }
 
