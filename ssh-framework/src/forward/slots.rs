@@ -75,3 +75,23 @@ impl Drop for ForwardSlot {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_is_published_on_zero_one_transitions_only() {
+        let slots = ForwardSlots::new(2);
+        let mut empty = slots.empty();
+        assert!(*empty.borrow_and_update());
+        let a = slots.acquire().unwrap();
+        assert!(empty.has_changed().unwrap() && !*empty.borrow_and_update());
+        let b = slots.acquire().unwrap();
+        assert!(slots.acquire().is_none(), "capped at 2");
+        drop(a);
+        assert!(!empty.has_changed().unwrap(), "one channel still open");
+        drop(b);
+        assert!(empty.has_changed().unwrap() && *empty.borrow_and_update());
+    }
+}

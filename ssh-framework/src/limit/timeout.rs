@@ -519,6 +519,47 @@ mod tests {
         assert_eq!(t.to_string(), "session=2s global=2h");
     }
 
+    #[tokio::test]
+    async fn idle_waits_for_the_counter_to_stop_then_one_interval() {
+        let activity = Activity::default();
+        let bumper = activity.clone();
+        let start = tokio::time::Instant::now();
+        tokio::spawn(async move {
+            for _ in 0..10 {
+                bumper.bump(1);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+        idle(&activity.channel, Duration::from_millis(200)).await;
+        let took = start.elapsed();
+        // Last bump at about 450 ms: idle from then on for 200 ms, sampled every
+        // 25 ms (about 700 ms; the upper bound leaves room for a loaded machine).
+        assert!(took >= Duration::from_millis(650) && took < Duration::from_millis(1500), "{took:?}");
+    }
+
+    #[tokio::test]
+    async fn the_global_timeout_closes_every_channel_open_when_it_expires_not_later_ones() {
+        let timeouts = ChannelTimeouts::new(ChannelTimeout::new().global(Duration::from_secs(1)));
+        let (a, b) = (timeouts.watch("session:shell"), timeouts.watch("direct-tcpip"));
+        assert!(a.is_watched() && b.interval.is_none(), "global alone sets no channel's own interval");
+        let start = tokio::time::Instant::now();
+        let global = async {
+            timeouts.global_expired().await;
+            std::future::pending::<()>().await
+        };
+        let both = async { tokio::join!(a.expired(), b.expired()) };
+        tokio::select! {
+            _ = both => {}
+            () = global => unreachable!(),
+        }
+        let took = start.elapsed();
+        assert!(took >= Duration::from_secs(1) && took < Duration::from_millis(2000), "{took:?}");
+        // A channel opened after the expiry waits for the next one.
+        let later = timeouts.watch("session:shell");
+        assert!(tokio::time::timeout(Duration::from_millis(300), later.expired()).await.is_err());
+        assert!(!ChannelWatch::unwatched().is_watched());
+    }
+
     proptest! {
         // Any string parses or is refused, never panics; what parses prints back to itself.
         #[test]
