@@ -380,7 +380,10 @@ impl ChannelTimeouts {
     pub(crate) async fn global_expired(&self) {
         let Some(global) = &self.global else { return std::future::pending().await };
         idle(&global.traffic, global.interval).await;
-        tracing::info!(interval_secs = global.interval.as_secs(), "global channel timeout: no traffic on any channel; closing them all");
+        // Receivers are the open channels' watches; with none there is nothing to close.
+        if global.expired.receiver_count() > 0 {
+            tracing::info!(interval_secs = global.interval.as_secs(), "global channel timeout: no traffic on any channel; closing them all");
+        }
         global.expired.send_modify(|generation| *generation += 1);
     }
 }
