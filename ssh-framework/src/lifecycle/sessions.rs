@@ -50,8 +50,11 @@ struct SessionChannel {
     /// Tells a finished body's report apart from a later channel with the same id.
     token: u64,
     span: tracing::Span,
-    /// Its places under `MaxChannels` and `MaxSessionsPerUser`, freed with it.
-    _slots: (ForwardSlot, Option<UserSessionSlot>),
+    /// Its places under `MaxChannels` and `MaxSessionsPerUser`: freed with it,
+    /// or by its body when the body finishes (a finished body's channel is
+    /// only reaped at the next open, and `UnusedConnectionTimeout` must see
+    /// the last channel close when it closes).
+    slots: Option<Slots>,
 }
 
 impl SessionChannel {
@@ -181,7 +184,7 @@ impl Sessions {
             body: None,
             token: self.next_token,
             span,
-            _slots: (slot, user_slot),
+            slots: Some((slot, user_slot)),
         };
         self.channels.insert(id, channel);
         reply.accept().await;
@@ -305,7 +308,8 @@ impl Sessions {
         let _ = session.channel_success(id);
         let handle = self.decider.connection().handle().cloned();
         let finished = (self.finished_tx.clone(), id, token);
-        let task = tokio::spawn(run_body(body, write, handle, finished, watch).instrument(span));
+        let slots = self.channels.get_mut(&id).and_then(|c| c.slots.take());
+        let task = tokio::spawn(run_body(body, write, handle, (finished, slots), watch).instrument(span));
         if let Some(channel) = self.channels.get_mut(&id) {
             channel.body = Some(task);
         }
@@ -322,6 +326,8 @@ impl Sessions {
 }
 
 type FinishedReport = (mpsc::UnboundedSender<(ChannelId, u64)>, ChannelId, u64);
+/// A session channel's places under `MaxChannels` and `MaxSessionsPerUser`.
+type Slots = (ForwardSlot, Option<UserSessionSlot>);
 
 /// Runs an accepted body, then sends exit-status (or exit-signal), EOF and
 /// close, in that order. A body whose channel times out (`watch`) is dropped
@@ -330,7 +336,7 @@ async fn run_body(
     body: ChannelBody,
     write: ChannelWriteHalf<Msg>,
     handle: Option<server::Handle>,
-    finished: FinishedReport,
+    (finished, slots): (FinishedReport, Option<Slots>),
     watch: ChannelWatch,
 ) {
     let outcome = tokio::select! {
@@ -355,6 +361,7 @@ async fn run_body(
     }
     let _ = write.eof().await;
     let _ = write.close().await;
+    drop(slots);
     let (tx, id, token) = finished;
     let _ = tx.send((id, token));
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use ssh_framework_tests::mini_sshd::MiniSshd;
 use ssh_framework_tests::net::{connect, free_port, localhost, tcp_echo};
+use ssh_framework_tests::russh_client::{RusshClient, read_to_close};
 use ssh_framework_tests::within;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Child;
@@ -141,4 +142,21 @@ async fn an_idle_local_forward_is_closed_while_its_connections_session_goes_on()
     stdout.read_to_string(&mut text).await.unwrap();
     assert_eq!((code, text.as_str()), (Some(0), "session done\n"));
     assert!(started.elapsed() >= Duration::from_secs(6));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_unused_connection_timer_starts_again_when_the_last_channel_closes() {
+    let sshd = MiniSshd::with_alice_key(&["--unused-connection-timeout", "2"]).await;
+    // russh's client keeps the connection after its session ends, as a multiplexing ssh does.
+    let mut client = RusshClient::login_key(sshd.addr(), "alice", sshd.key()).await;
+    let mut channel = client.exec("sleep 3; echo done").await;
+    let transcript = read_to_close(&mut channel).await;
+    let closed = Instant::now();
+    assert!(transcript.ending().contains(&"exit-status 0"), "{:?}", transcript.ending());
+
+    let message = client.disconnected().await;
+    let unused = closed.elapsed();
+    assert_eq!(message.as_deref(), Some("Unused connection timeout"));
+    assert!(unused >= Duration::from_millis(1900) && unused <= Duration::from_secs(3), "dropped {unused:?} after the last channel closed");
+    eprintln!("dropped {unused:?} after the last channel closed (bound 2 s .. 3 s)");
 }
