@@ -16,6 +16,7 @@ use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::io::StreamReader;
 
+use crate::limit::Activity;
 use crate::open_files::UserFiles;
 
 /// A POSIX signal name as carried by SSH `signal` and `exit-signal` messages
@@ -468,17 +469,20 @@ impl Stdin {
         early_eof: bool,
         read: Option<russh::ChannelReadHalf>,
         flow: Arc<FlowControl>,
+        activity: Activity,
     ) -> Self {
-        Stdin::with_close(early, early_eof, read, flow, Closed::default())
+        Stdin::with_close(early, early_eof, read, flow, Closed::default(), activity)
     }
 
-    /// As [`Stdin::new`], and fires `closed` when the client closes the channel or the connection ends.
+    /// As [`Stdin::new`], and fires `closed` when the client closes the channel
+    /// or the connection ends. Every data packet counts as `activity`.
     pub(crate) fn with_close(
         early: Vec<Bytes>,
         early_eof: bool,
         read: Option<russh::ChannelReadHalf>,
         flow: Arc<FlowControl>,
         closed: Closed,
+        activity: Activity,
     ) -> Self {
         let early = futures_util::stream::iter(early.into_iter().map(Ok));
         let (tx, rx) = mpsc::unbounded_channel::<(Bytes, Charge)>();
@@ -496,6 +500,7 @@ impl Stdin {
                 while let Some(msg) = read.wait().await {
                     match msg {
                         ChannelMsg::Data { data } => {
+                            activity.bump(data.len());
                             let Some(sender) = tx.as_ref() else { continue };
                             let need = u32::try_from(data.len().min(budget.hard)).unwrap_or(u32::MAX);
                             // Only a client that ignores its window gets here with a full
@@ -554,6 +559,7 @@ impl AsyncBufRead for Stdin {
 /// A writer to the client's stdout or stderr, respecting the peer's window.
 pub struct Output {
     inner: Pin<Box<dyn AsyncWrite + Send + Sync>>,
+    activity: Activity,
 }
 
 impl fmt::Debug for Output {
@@ -564,7 +570,11 @@ impl fmt::Debug for Output {
 
 impl AsyncWrite for Output {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.inner.as_mut().poll_write(cx, buf)
+        let written = self.inner.as_mut().poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = written {
+            self.activity.bump(n);
+        }
+        written
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -601,11 +611,12 @@ pub struct ChannelIo {
 }
 
 impl ChannelIo {
-    pub(crate) fn new(stdin: Stdin, write: &ChannelWriteHalf<russh::server::Msg>, events: Events) -> Self {
+    /// The channel's streams; what the body writes counts as `activity`.
+    pub(crate) fn new(stdin: Stdin, write: &ChannelWriteHalf<russh::server::Msg>, events: Events, activity: Activity) -> Self {
         ChannelIo {
             stdin,
-            stdout: Output { inner: Box::pin(write.make_writer()) },
-            stderr: Output { inner: Box::pin(write.make_writer_ext(Some(1))) },
+            stdout: Output { inner: Box::pin(write.make_writer()), activity: activity.clone() },
+            stderr: Output { inner: Box::pin(write.make_writer_ext(Some(1))), activity },
             events,
             open_files: None,
         }

@@ -16,7 +16,7 @@ use crate::auth::Factors;
 use crate::channel::FlowControl;
 use crate::error::ConnectionError;
 use crate::extensions::Extensions;
-use crate::limit::ConnectionLimits;
+use crate::limit::{ChannelTimeouts, ConnectionLimits};
 use russh::keys::PublicKey;
 
 /// Facts about one client connection, shared by all of its requests.
@@ -32,6 +32,9 @@ pub struct Connection {
     auth_failures: AtomicU32,
     admitted: AtomicBool,
     limits: Mutex<ConnectionLimits>,
+    channel_timeouts: OnceLock<Arc<ChannelTimeouts>>,
+    /// Woken when authentication succeeds.
+    authenticated_now: tokio::sync::Notify,
 }
 
 /// A callback run once when its connection ends.
@@ -70,6 +73,8 @@ impl Connection {
             auth_failures: AtomicU32::new(0),
             admitted: AtomicBool::new(false),
             limits: Mutex::default(),
+            channel_timeouts: OnceLock::new(),
+            authenticated_now: tokio::sync::Notify::new(),
         }
     }
 
@@ -193,6 +198,29 @@ impl Connection {
     pub(crate) fn set_authenticated(&self, user: &str, factors: Factors, key: Option<PublicKey>) {
         debug_assert!(!factors.as_slice().is_empty(), "authenticated without a method");
         let _ = self.authenticated.set(Authenticated { user: user.to_owned(), factors, key });
+        self.authenticated_now.notify_waiters();
+    }
+
+    /// Resolves once authentication has succeeded.
+    pub(crate) async fn authenticated(&self) {
+        loop {
+            let notified = self.authenticated_now.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_authenticated() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Installs the channel timeouts set on `Connect` ([`ChannelTimeout`](crate::limit::ChannelTimeout)).
+    pub(crate) fn set_channel_timeouts(&self, timeouts: Arc<ChannelTimeouts>) {
+        let _ = self.channel_timeouts.set(timeouts);
+    }
+
+    pub(crate) fn channel_timeouts(&self) -> Option<&Arc<ChannelTimeouts>> {
+        self.channel_timeouts.get()
     }
 
     /// What the limit layers set for this connection (see `crate::limit`).

@@ -88,6 +88,9 @@ pub enum ConnectionErrorKind {
     TooManyAuthRequests,
     /// The client did not authenticate within the login grace time (OpenSSH's `LoginGraceTime`).
     LoginGraceTimeExceeded,
+    /// An authenticated connection had no open channel for the unused
+    /// connection timeout (OpenSSH's `UnusedConnectionTimeout`).
+    UnusedConnectionTimeout,
 }
 
 /// How one connection ended, when it did not end cleanly; returned by
@@ -121,6 +124,7 @@ impl fmt::Display for ConnectionError {
             ConnectionErrorKind::Io => "connection I/O error",
             ConnectionErrorKind::TooManyAuthRequests => "too many authentication requests",
             ConnectionErrorKind::LoginGraceTimeExceeded => "login grace time exceeded",
+            ConnectionErrorKind::UnusedConnectionTimeout => "no open channel for the unused connection timeout",
         };
         match &self.source {
             Some(source) => write!(f, "{what}: {source}"),

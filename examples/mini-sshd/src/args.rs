@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use ssh_framework::Method;
-use ssh_framework::limit::MaxStartups;
+use ssh_framework::limit::{ChannelTimeout, MaxStartups, UnusedConnectionTimeout};
 use ssh_framework::forward::PermitOpen;
 use ssh_framework::limit::{ExemptList, PerSourcePenalties};
 
@@ -87,6 +87,18 @@ pub struct Args {
     /// Session channels open at once on one connection.
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub max_sessions: usize,
+
+    /// Disconnect a logged-in client that has had no open channel for this long, as sshd's
+    /// `UnusedConnectionTimeout` (seconds, or sshd's time format: 30s, 5m, 1h30m) [default: never].
+    #[arg(long, value_name = "SECS")]
+    pub unused_connection_timeout: Option<UnusedConnectionTimeout>,
+
+    /// Close channels of TYPE that carried no data for this long, as sshd's `ChannelTimeout`
+    /// (repeatable; TYPE is sshd's channel type, wildcards allowed, e.g. session, session:shell,
+    /// direct-tcpip, forwarded-*, global; SECS in seconds or sshd's time format; the first
+    /// matching entry wins).
+    #[arg(long, value_name = "TYPE=SECS")]
+    pub channel_timeout: Vec<ChannelTimeout>,
 
     /// Unauthenticated connections, as sshd's `MaxStartups`: from START on, new ones are
     /// dropped with a probability rising from RATE% to 100% at FULL; a single N means N:100:N.
@@ -265,6 +277,7 @@ mod tests {
         assert!(args.permit_open.is_empty());
         assert_eq!(args.per_source_penalties, PerSourcePenalties::default());
         assert!(args.per_source_penalty_exempt_list.is_empty());
+        assert!(args.unused_connection_timeout.is_none() && args.channel_timeout.is_empty());
     }
 
     #[test]
@@ -284,6 +297,24 @@ mod tests {
         assert!(!Args::parse_from(["mini-sshd", "--per-source-penalties=no"]).per_source_penalties.is_enabled());
         let err = Args::try_parse_from(["mini-sshd", "--per-source-penalties", "crash:2m"]).unwrap_err().to_string();
         assert!(err.contains("crash:2m") && err.contains("not supported"), "{err}");
+    }
+
+    #[test]
+    fn timeouts_take_seconds_or_sshd_time_format() {
+        let args = Args::parse_from([
+            "mini-sshd",
+            "--unused-connection-timeout",
+            "1m30s",
+            "--channel-timeout",
+            "session=2",
+            "--channel-timeout",
+            "direct-tcpip=5m",
+        ]);
+        assert_eq!(args.unused_connection_timeout.unwrap().time().as_secs(), 90);
+        let types: Vec<String> = args.channel_timeout.iter().map(ToString::to_string).collect();
+        assert_eq!(types, ["session=2s", "direct-tcpip=5m"]);
+        assert!(Args::try_parse_from(["mini-sshd", "--channel-timeout", "session"]).is_err());
+        assert!(Args::try_parse_from(["mini-sshd", "--unused-connection-timeout", "soon"]).is_err());
     }
 
     #[test]

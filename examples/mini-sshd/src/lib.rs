@@ -45,7 +45,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use rand::RngExt;
-use ssh_framework::Server;
+use ssh_framework::limit::ChannelTimeout;
+use ssh_framework::{Server, ServerBuilder};
 use ssh_framework::forward::PermitOpen;
 use ssh_framework::limit::{MaxConnections, Penalties};
 use ssh_framework::sftp::FsBackend;
@@ -118,9 +119,8 @@ pub async fn build(args: Args) -> Result<(Server, String), BoxError> {
         .keepalive_count_max(args.client_alive_count_max)
         .rejection_delay(Duration::from_millis(args.rejection_delay_ms))
         // On by default, as in sshd.
-        .limit(Penalties::new(args.per_source_penalties.clone().exempt_list(args.per_source_penalty_exempt_list.clone())))
-        .build()
-        .await?;
+        .limit(Penalties::new(args.per_source_penalties.clone().exempt_list(args.per_source_penalty_exempt_list.clone())));
+    let server = with_timeouts(server, &args).build().await?;
 
     let addr = server.local_addrs().first().copied().ok_or("the server has no listening address")?;
     let fingerprints = server.host_key_fingerprints().join(", ");
@@ -134,6 +134,18 @@ pub async fn build(args: Args) -> Result<(Server, String), BoxError> {
         line.push_str(&format!("; try: ssh -p {} demo@{host} (password: {password})", addr.port()));
     }
     Ok((server, line))
+}
+
+/// Adds `--unused-connection-timeout` and `--channel-timeout` (all entries, in order) as limits.
+fn with_timeouts(mut builder: ServerBuilder, args: &Args) -> ServerBuilder {
+    if let Some(timeout) = args.unused_connection_timeout {
+        builder = builder.limit(timeout);
+    }
+    if !args.channel_timeout.is_empty() {
+        let all = args.channel_timeout.iter().flat_map(ChannelTimeout::entries);
+        builder = builder.limit(all.fold(ChannelTimeout::new(), |timeout, (pattern, interval)| timeout.channel(pattern, interval)));
+    }
+    builder
 }
 
 /// 16 alphanumeric characters from the thread's cryptographic generator (about 95 bits).

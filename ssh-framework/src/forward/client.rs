@@ -1,6 +1,7 @@
 //! Channels the server opens back to the client: forwarded connections, X11 and the agent.
 
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -53,13 +54,13 @@ impl Client {
     /// Opens an `x11` channel (after an allowed `x11-req`) for one X11 client connection.
     pub async fn open_x11(&self, originator_address: &str, originator_port: u32) -> io::Result<ClientChannel> {
         let channel = self.handle.channel_open_x11(originator_address, originator_port).await.map_err(open_error)?;
-        Ok(ClientChannel(ChannelDuplex::new(channel, self.connection.flow().clone())))
+        Ok(self.client_channel(channel, "x11-connection"))
     }
 
     /// Opens an `auth-agent@openssh.com` channel to the client's agent (after an allowed agent request).
     pub async fn open_agent(&self) -> io::Result<ClientChannel> {
         let channel = self.handle.channel_open_agent().await.map_err(open_error)?;
-        Ok(ClientChannel(ChannelDuplex::new(channel, self.connection.flow().clone())))
+        Ok(self.client_channel(channel, "agent-connection"))
     }
 
     /// Opens a `forwarded-tcpip` channel for a connection accepted on a remote-forward listener.
@@ -75,13 +76,22 @@ impl Client {
             .channel_open_forwarded_tcpip(connected_address, connected_port, originator_address, originator_port)
             .await
             .map_err(open_error)?;
-        Ok(ClientChannel(ChannelDuplex::new(channel, self.connection.flow().clone())))
+        Ok(self.client_channel(channel, "forwarded-tcpip"))
     }
 
     /// Opens a `forwarded-streamlocal@openssh.com` channel for a connection accepted on a forwarded socket.
     pub async fn open_forwarded_streamlocal(&self, socket_path: &str) -> io::Result<ClientChannel> {
         let channel = self.handle.channel_open_forwarded_streamlocal(socket_path).await.map_err(open_error)?;
-        Ok(ClientChannel(ChannelDuplex::new(channel, self.connection.flow().clone())))
+        Ok(self.client_channel(channel, "forwarded-streamlocal@openssh.com"))
+    }
+
+    /// Wraps an opened channel, watched by the connection's [`ChannelTimeout`](crate::limit::ChannelTimeout).
+    fn client_channel(&self, channel: russh::Channel<russh::server::Msg>, channel_type: &str) -> ClientChannel {
+        let watch = self.connection.channel_watch(channel_type);
+        let duplex = ChannelDuplex::new(channel, self.connection.flow().clone(), watch.activity());
+        let expired: Option<Pin<Box<dyn Future<Output = ()> + Send>>> =
+            watch.is_watched().then(|| Box::pin(watch.expired()) as _);
+        ClientChannel { duplex, expired, timed_out: false }
     }
 
     pub(crate) fn handle(&self) -> &Handle {
@@ -95,7 +105,30 @@ impl Client {
 /// waiting for the client's window never stalls the connection; the buffer
 /// counts against the connection's and the server's channel budgets (see
 /// [`ServerBuilder::max_channel_buffers_per_connection`](crate::ServerBuilder::max_channel_buffers_per_connection)).
-pub struct ClientChannel(ChannelDuplex);
+///
+/// Under a [`ChannelTimeout`](crate::limit::ChannelTimeout) for its type, a
+/// channel idle for its interval fails every later read and write with
+/// [`io::ErrorKind::TimedOut`]: drop it to close the channel.
+pub struct ClientChannel {
+    duplex: ChannelDuplex,
+    /// Resolves when the channel timed out; polled with reads (only when a timeout applies).
+    expired: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    timed_out: bool,
+}
+
+impl ClientChannel {
+    /// Whether the channel's timeout expired: `Err(TimedOut)` once it has.
+    fn check_timeout(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        if !self.timed_out
+            && let Some(expired) = self.expired.as_mut()
+            && expired.as_mut().poll(cx).is_ready()
+        {
+            self.timed_out = true;
+            self.expired = None;
+        }
+        if self.timed_out { Err(io::Error::new(io::ErrorKind::TimedOut, "channel timeout: no traffic")) } else { Ok(()) }
+    }
+}
 
 impl fmt::Debug for ClientChannel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -105,22 +138,24 @@ impl fmt::Debug for ClientChannel {
 
 impl AsyncRead for ClientChannel {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
+        self.check_timeout(cx)?;
+        Pin::new(&mut self.duplex).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for ClientChannel {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
+        self.check_timeout(cx)?;
+        Pin::new(&mut self.duplex).poll_write(cx, buf)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
+        Pin::new(&mut self.duplex).poll_flush(cx)
     }
 
     /// Sends EOF on the channel.
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
+        Pin::new(&mut self.duplex).poll_shutdown(cx)
     }
 }
 
@@ -163,8 +198,9 @@ impl AgentListener {
                 };
                 let client = client.clone();
                 tokio::spawn(async move {
+                    let watch = client.connection.channel_watch("agent-connection");
                     match client.handle().channel_open_agent().await {
-                        Ok(channel) => super::pump(channel, socket, client.connection.flow().clone()).await,
+                        Ok(channel) => super::pump(channel, socket, client.connection.flow().clone(), watch).await,
                         Err(error) => tracing::debug!(%error, "client refused the agent channel"),
                     }
                 });

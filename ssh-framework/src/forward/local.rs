@@ -3,7 +3,6 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -15,31 +14,35 @@ use tracing::Instrument;
 
 use super::slots::ForwardSlot;
 use super::{Forward, OpenFailure};
-use crate::channel::{ChannelIo, Events, FlowControl, Stdin};
+use crate::channel::{ChannelIo, Events, Stdin};
+use crate::connection::Connection;
 
 /// How long the built-in forwarder waits for a destination to accept.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Answers a local-forwarding channel open on a task of its own: connect and
-/// pump, serve in-process, or refuse, as `forward` says.
+/// pump, serve in-process, or refuse, as `forward` says; the channel is
+/// watched as `channel_type` by the connection's `ChannelTimeout`.
 pub(crate) fn open<S, C>(
     forward: Forward,
     channel: Channel<Msg>,
     reply: ChannelOpenHandle,
     slot: ForwardSlot,
     span: tracing::Span,
-    flow: Arc<FlowControl>,
+    (connection, channel_type): (&Connection, &str),
     connect: C,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     C: Future<Output = std::io::Result<S>> + Send + 'static,
 {
+    let flow = connection.flow().clone();
+    let watch = connection.channel_watch(channel_type);
     let task = async move {
         match forward {
             Forward::Connect => match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
                 Ok(Ok(socket)) => {
                     reply.accept().await;
-                    super::pump(channel, socket, flow).await;
+                    super::pump(channel, socket, flow, watch).await;
                 }
                 Ok(Err(error)) => {
                     tracing::info!(%error, "forward destination refused");
@@ -54,9 +57,14 @@ pub(crate) fn open<S, C>(
                 reply.accept().await;
                 let (read, write) = channel.split();
                 let (_events_tx, events_rx) = mpsc::channel(1);
-                let io = ChannelIo::new(Stdin::new(Vec::new(), false, Some(read), flow), &write, Events::new(events_rx));
-                if AssertUnwindSafe(serve(io)).catch_unwind().await.is_err() {
-                    tracing::error!("forwarding handler panicked; closing its channel");
+                let activity = watch.activity();
+                let stdin = Stdin::new(Vec::new(), false, Some(read), flow, activity.clone());
+                let io = ChannelIo::new(stdin, &write, Events::new(events_rx), activity);
+                tokio::select! {
+                    served = AssertUnwindSafe(serve(io)).catch_unwind() => if served.is_err() {
+                        tracing::error!("forwarding handler panicked; closing its channel");
+                    },
+                    () = watch.expired() => {}
                 }
                 let _ = write.eof().await;
                 let _ = write.close().await;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::channel::{Closed, FlowControl, Stdin};
+use crate::limit::{Activity, ChannelWatch};
 
 /// Buffer per direction: large enough to fill a 32 KiB packet twice over.
 const BUFFER: usize = 64 << 10;
@@ -37,17 +38,20 @@ pub(crate) struct ChannelDuplex {
     write: Pin<Box<dyn AsyncWrite + Send + Sync>>,
     close: Option<ChannelWriteHalf<Msg>>,
     closed: Closed,
+    activity: Activity,
 }
 
 impl ChannelDuplex {
-    pub(crate) fn new(channel: Channel<Msg>, flow: Arc<FlowControl>) -> Self {
+    /// Data moved either way counts as `activity` (for [`ChannelTimeout`](crate::limit::ChannelTimeout)).
+    pub(crate) fn new(channel: Channel<Msg>, flow: Arc<FlowControl>, activity: Activity) -> Self {
         let (read, write) = channel.split();
         let closed = Closed::default();
         ChannelDuplex {
-            read: Stdin::with_close(Vec::new(), false, Some(read), flow, closed.clone()),
+            read: Stdin::with_close(Vec::new(), false, Some(read), flow, closed.clone(), activity.clone()),
             write: Box::pin(write.make_writer()),
             close: Some(write),
             closed,
+            activity,
         }
     }
 }
@@ -76,7 +80,11 @@ impl AsyncRead for ChannelDuplex {
 
 impl AsyncWrite for ChannelDuplex {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.write.as_mut().poll_write(cx, buf)
+        let written = self.write.as_mut().poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = written {
+            self.activity.bump(n);
+        }
+        written
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -96,11 +104,14 @@ impl AsyncWrite for ChannelDuplex {
 /// copy gets [`CLOSE_GRACE`] to finish, then it is dropped with whatever the
 /// destination did not read: a destination that never reads must not hold
 /// the channel's buffer (and the connection's budget) forever.
-pub(crate) async fn pump<S>(channel: Channel<Msg>, mut socket: S, flow: Arc<FlowControl>)
+///
+/// A channel idle past its [`ChannelTimeout`](crate::limit::ChannelTimeout)
+/// (`watch`) is closed: the copy is dropped, and with it the socket.
+pub(crate) async fn pump<S>(channel: Channel<Msg>, mut socket: S, flow: Arc<FlowControl>, watch: ChannelWatch)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut stream = ChannelDuplex::new(channel, flow);
+    let mut stream = ChannelDuplex::new(channel, flow, watch.activity());
     let closed = stream.closed.clone();
     let gone = async move {
         closed.wait().await;
@@ -112,5 +123,6 @@ where
             Err(error) => tracing::debug!(%error, "forwarded connection ended with an error"),
         },
         () = gone => tracing::debug!("channel closed and the destination did not finish; dropping the forwarded connection"),
+        () = watch.expired() => {}
     }
 }

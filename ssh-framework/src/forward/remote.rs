@@ -97,7 +97,7 @@ impl Listeners {
             let (handle, connected_address) = (handle.clone(), connected_address.clone());
             Box::pin(async move { handle.channel_open_forwarded_tcpip(connected_address, u32::from(bound), origin, origin_port).await })
         });
-        let task = spawn_listener(listener, slots.clone(), connection, open, span);
+        let task = spawn_listener(listener, slots.clone(), connection, open, span, "forwarded-tcpip");
         if let Some(old) = self.tcp.insert((address.to_owned(), u32::from(bound)), task) {
             old.abort();
         }
@@ -143,7 +143,7 @@ impl Listeners {
             let (handle, path) = (handle.clone(), socket_path.clone());
             Box::pin(async move { handle.channel_open_forwarded_streamlocal(path).await })
         });
-        let task = spawn_listener(listener, slots.clone(), connection, open, span);
+        let task = spawn_listener(listener, slots.clone(), connection, open, span, "forwarded-streamlocal@openssh.com");
         if let Some(old) = self.unix.insert(path.to_owned(), task) {
             old.abort();
         }
@@ -203,9 +203,11 @@ fn spawn_listener<L: ForwardListener>(
     connection: &Arc<Connection>,
     open: OpenToClient,
     span: &tracing::Span,
+    channel_type: &'static str,
 ) -> JoinHandle<()> {
     let open = Arc::new(open);
     let flow = connection.flow().clone();
+    let connection = connection.clone();
     let task = async move {
         loop {
             let (socket, origin, origin_port) = match listener.accept().await {
@@ -217,10 +219,11 @@ fn spawn_listener<L: ForwardListener>(
             };
             let Some(slot) = slots.acquire() else { continue };
             let (open, flow) = (open.clone(), flow.clone());
+            let watch = connection.channel_watch(channel_type);
             tokio::spawn(
                 async move {
                     match open(origin, origin_port).await {
-                        Ok(channel) => super::pump(channel, socket, flow).await,
+                        Ok(channel) => super::pump(channel, socket, flow, watch).await,
                         Err(error) => tracing::debug!(%error, "client refused the forwarded channel"),
                     }
                     drop(slot);

@@ -50,13 +50,27 @@ impl ConnectionHandler {
         }
     }
 
+    /// Watches whether the connection has no open channel (`true`) for
+    /// [`UnusedConnectionTimeout`](crate::limit::UnusedConnectionTimeout).
+    pub(crate) fn channels_empty(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.forward_slots.empty()
+    }
+
     /// Decides a global request in the connection's span.
     async fn allowed(&self, kind: RequestKind) -> bool {
         self.decider.decide(self.decider.request(kind), self.decider.span()).await.is_allowed()
     }
 
     /// Decides a local-forwarding channel open and carries it out on a task of its own.
-    async fn open_forward<S, C>(&self, channel: Channel<Msg>, reply: server::ChannelOpenHandle, kind: RequestKind, span: tracing::Span, connect: C)
+    async fn open_forward<S, C>(
+        &self,
+        channel: Channel<Msg>,
+        reply: server::ChannelOpenHandle,
+        kind: RequestKind,
+        span: tracing::Span,
+        channel_type: &str,
+        connect: C,
+    )
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
         C: std::future::Future<Output = std::io::Result<S>> + Send + 'static,
@@ -70,8 +84,7 @@ impl ConnectionHandler {
             Response::Accept => Forward::Connect,
             other => Forward::Refuse(other.open_failure().unwrap_or(OpenFailure::AdministrativelyProhibited)),
         };
-        let flow = self.decider.connection().flow().clone();
-        local::open(forward, channel, reply, slot, span, flow, connect);
+        local::open(forward, channel, reply, slot, span, (self.decider.connection(), channel_type), connect);
     }
 }
 
@@ -263,7 +276,7 @@ impl server::Handler for ConnectionHandler {
             originator_port,
         };
         let connect = local::connect_tcp(host_to_connect.to_owned(), port_to_connect);
-        self.open_forward(channel, reply, RequestKind::DirectTcpip(target), span, connect).await;
+        self.open_forward(channel, reply, RequestKind::DirectTcpip(target), span, "direct-tcpip", connect).await;
         Ok(())
     }
 
@@ -277,7 +290,7 @@ impl server::Handler for ConnectionHandler {
         let span = tracing::info_span!(parent: self.decider.span(), "channel", id = %channel.id(), kind = "direct-streamlocal", to = socket_path);
         let kind = RequestKind::DirectStreamlocal { path: socket_path.to_owned() };
         let connect = tokio::net::UnixStream::connect(socket_path.to_owned());
-        self.open_forward(channel, reply, kind, span, connect).await;
+        self.open_forward(channel, reply, kind, span, "direct-streamlocal@openssh.com", connect).await;
         Ok(())
     }
 

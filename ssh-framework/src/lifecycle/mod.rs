@@ -204,9 +204,16 @@ where
     connection.set_admitted();
     tracing::debug!("connected");
     // What the limit layers set on `Connect`; later changes are not looked at.
-    let limits = std::mem::take(&mut *connection.limits());
+    let mut limits = std::mem::take(&mut *connection.limits());
     let login_grace_time = limits.login_grace_time;
+    let unused_timeout = limits.unused_connection_timeout;
+    let channel_timeouts = limits.channel_timeout.take().map(|config| Arc::new(crate::limit::ChannelTimeouts::new(config)));
+    if let Some(timeouts) = &channel_timeouts {
+        connection.set_channel_timeouts(timeouts.clone());
+    }
     let handler = handler::ConnectionHandler::new(shared.clone(), decider, limits);
+    let unused = unused_connection(connection.clone(), handler.channels_empty(), unused_timeout);
+    tokio::pin!(unused);
     // russh runs the session in a task of its own that outlives a dropped
     // future; `_cut` ends its stream on every return from here (see `cut`).
     let (stream, _cut) = cut::Severable::new(stream);
@@ -228,6 +235,15 @@ where
     connection.set_handle(handle.clone());
     tokio::pin!(session);
     let mut grace_done = false;
+    let global_expired = async {
+        match &channel_timeouts {
+            Some(timeouts) => loop {
+                timeouts.global_expired().await;
+            },
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(global_expired);
     loop {
         tokio::select! {
             result = &mut session => {
@@ -243,6 +259,12 @@ where
                     return Err(ConnectionError::new(ConnectionErrorKind::LoginGraceTimeExceeded, None));
                 }
             }
+            () = &mut unused => {
+                tracing::info!(timeout_secs = unused_timeout.unwrap_or_default().as_secs(), "unused connection timeout: no open channel; disconnecting");
+                disconnect_then_cut(&handle, "Unused connection timeout", &mut session).await;
+                return Err(ConnectionError::new(ConnectionErrorKind::UnusedConnectionTimeout, None));
+            }
+            () = &mut global_expired => {}
             changed = shutdown.changed() => {
                 let phase = if changed.is_ok() { *shutdown.borrow_and_update() } else { Phase::Disconnect };
                 let unauthenticated = !connection.is_authenticated();
@@ -251,6 +273,26 @@ where
                     return Ok(());
                 }
             }
+        }
+    }
+}
+
+/// Resolves when the connection, once authenticated, has had no open channel
+/// for `timeout` (never without one): OpenSSH's `UnusedConnectionTimeout`.
+async fn unused_connection(connection: Arc<Connection>, mut empty: watch::Receiver<bool>, timeout: Option<Duration>) {
+    let Some(timeout) = timeout else { return std::future::pending().await };
+    connection.authenticated().await;
+    loop {
+        // The sender lives as long as the connection's handler: an error means it is ending.
+        if empty.wait_for(|empty| *empty).await.map(drop).is_err() {
+            return std::future::pending().await;
+        }
+        let busy = tokio::select! {
+            () = tokio::time::sleep(timeout) => return,
+            busy = empty.wait_for(|empty| !*empty) => busy.map(drop),
+        };
+        if busy.is_err() {
+            return std::future::pending().await;
         }
     }
 }

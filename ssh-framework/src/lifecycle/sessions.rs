@@ -24,7 +24,7 @@ use super::Decider;
 use crate::channel::{ChannelEvent, ChannelIo, Events, ExitStatus, Stdin};
 use crate::request::{ChannelBody, RequestKind, Response, SessionInfo};
 use crate::forward::slots::{ForwardSlot, ForwardSlots};
-use crate::limit::{UserSessionSlot, UserSessions};
+use crate::limit::{ChannelWatch, UserSessionSlot, UserSessions};
 use crate::open_files::OpenFiles;
 
 /// Bytes a client may send on a session channel before a shell, exec or subsystem starts.
@@ -50,8 +50,11 @@ struct SessionChannel {
     /// Tells a finished body's report apart from a later channel with the same id.
     token: u64,
     span: tracing::Span,
-    /// Its places under `MaxChannels` and `MaxSessionsPerUser`, freed with it.
-    _slots: (ForwardSlot, Option<UserSessionSlot>),
+    /// Its places under `MaxChannels` and `MaxSessionsPerUser`: freed with it,
+    /// or by its body when the body finishes (a finished body's channel is
+    /// only reaped at the next open, and `UnusedConnectionTimeout` must see
+    /// the last channel close when it closes).
+    slots: Option<Slots>,
 }
 
 impl SessionChannel {
@@ -181,7 +184,7 @@ impl Sessions {
             body: None,
             token: self.next_token,
             span,
-            _slots: (slot, user_slot),
+            slots: Some((slot, user_slot)),
         };
         self.channels.insert(id, channel);
         reply.accept().await;
@@ -282,8 +285,16 @@ impl Sessions {
         };
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
         let flow = self.decider.connection().flow().clone();
-        let stdin = Stdin::new(std::mem::take(&mut channel.early), channel.early_eof, channel.read.take(), flow);
-        let mut io = ChannelIo::new(stdin, &write, Events::new(events_rx));
+        // OpenSSH's names for `ChannelTimeout`.
+        let channel_type = match &kind {
+            RequestKind::Shell => "session:shell".to_owned(),
+            RequestKind::Subsystem(name) => format!("session:subsystem:{name}"),
+            _ => "session:command".to_owned(),
+        };
+        let watch = self.decider.connection().channel_watch(&channel_type);
+        let activity = watch.activity();
+        let stdin = Stdin::new(std::mem::take(&mut channel.early), channel.early_eof, channel.read.take(), flow, activity.clone());
+        let mut io = ChannelIo::new(stdin, &write, Events::new(events_rx), activity);
         io.open_files = Some(self.open_files.for_user(self.decider.connection().user().unwrap_or_default()));
         channel.events = Some(events_tx);
         let span = channel.span.clone();
@@ -297,7 +308,8 @@ impl Sessions {
         let _ = session.channel_success(id);
         let handle = self.decider.connection().handle().cloned();
         let finished = (self.finished_tx.clone(), id, token);
-        let task = tokio::spawn(run_body(body, write, handle, finished).instrument(span));
+        let slots = self.channels.get_mut(&id).and_then(|c| c.slots.take());
+        let task = tokio::spawn(run_body(body, write, handle, (finished, slots), watch).instrument(span));
         if let Some(channel) = self.channels.get_mut(&id) {
             channel.body = Some(task);
         }
@@ -314,26 +326,42 @@ impl Sessions {
 }
 
 type FinishedReport = (mpsc::UnboundedSender<(ChannelId, u64)>, ChannelId, u64);
+/// A session channel's places under `MaxChannels` and `MaxSessionsPerUser`.
+type Slots = (ForwardSlot, Option<UserSessionSlot>);
 
-/// Runs an accepted body, then sends exit-status (or exit-signal), EOF and close, in that order.
-async fn run_body(body: ChannelBody, write: ChannelWriteHalf<Msg>, handle: Option<server::Handle>, finished: FinishedReport) {
-    match AssertUnwindSafe(body).catch_unwind().await {
-        Ok(ExitStatus::Code(code)) => {
+/// Runs an accepted body, then sends exit-status (or exit-signal), EOF and
+/// close, in that order. A body whose channel times out (`watch`) is dropped
+/// and the channel closed without an exit status, as OpenSSH does.
+async fn run_body(
+    body: ChannelBody,
+    write: ChannelWriteHalf<Msg>,
+    handle: Option<server::Handle>,
+    (finished, slots): (FinishedReport, Option<Slots>),
+    watch: ChannelWatch,
+) {
+    let outcome = tokio::select! {
+        outcome = AssertUnwindSafe(body).catch_unwind() => Some(outcome),
+        () = watch.expired() => None,
+    };
+    match outcome {
+        None => {}
+        Some(Ok(ExitStatus::Code(code))) => {
             tracing::debug!(code, "channel body finished");
             let _ = write.exit_status(code).await;
         }
-        Ok(ExitStatus::Signal { signal, core_dumped, message }) => {
+        Some(Ok(ExitStatus::Signal { signal, core_dumped, message })) => {
             tracing::debug!(%signal, "channel body finished by signal");
             if let Some(handle) = handle {
                 let _ = handle.exit_signal_request(write.id(), signal.to_russh(), core_dumped, message, String::new()).await;
             }
         }
-        Err(panic) => {
+        Some(Err(panic)) => {
             tracing::error!(panic = %super::panic_message(panic.as_ref()), "channel handler panicked; closing its channel");
         }
     }
     let _ = write.eof().await;
     let _ = write.close().await;
+    drop(slots);
     let (tx, id, token) = finished;
     let _ = tx.send((id, token));
 }

@@ -19,6 +19,8 @@
 //! | [`MaxChannels`] | (channels per connection) | 256 | 16,384 |
 //! | [`MaxListeners`] | (none) | 16 | (none) |
 //! | [`MaxSessionsPerUser`] | (none; `pam_limits` `maxlogins`) | not installed | (none) |
+//! | [`ChannelTimeout`] | `ChannelTimeout` | not installed | none |
+//! | [`UnusedConnectionTimeout`] | `UnusedConnectionTimeout` | not installed | none |
 //!
 //! # Composing, replacing, removing
 //!
@@ -65,6 +67,7 @@ mod connections;
 mod login;
 pub mod penalty;
 mod startups;
+mod timeout;
 
 use std::any::{Any, TypeId};
 use std::fmt;
@@ -83,6 +86,8 @@ pub use self::login::{LoginGraceTime, MaxAuthTries};
 pub use self::penalty::{ExemptList, IpNet, Overflow, Penalties, PerSourcePenalties};
 pub(crate) use self::startups::Startup;
 pub use self::startups::{MaxStartups, ParseMaxStartupsError, Startups};
+pub(crate) use self::timeout::{Activity, ChannelTimeouts, ChannelWatch};
+pub use self::timeout::{ChannelTimeout, ParseTimeoutError, UnusedConnectionTimeout};
 use crate::connection::Connection;
 use crate::request::{Request, RequestKind, Response};
 
@@ -128,6 +133,8 @@ pub(crate) struct ConnectionLimits {
     pub(crate) user_sessions: Option<UserSessions>,
     /// The admission slot held until authentication ([`Startups`]).
     pub(crate) startup: Option<Startup>,
+    pub(crate) channel_timeout: Option<ChannelTimeout>,
+    pub(crate) unused_connection_timeout: Option<Duration>,
 }
 
 /// The service a [`Limit`] used as a layer wraps around `S`.

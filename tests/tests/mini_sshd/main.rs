@@ -16,6 +16,7 @@ mod penalties;
 mod security;
 mod sessions;
 mod signals;
+mod timeouts;
 
 use ssh_framework_tests::mini_sshd::MiniSshd;
 
