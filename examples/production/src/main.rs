@@ -12,7 +12,10 @@ use std::time::Duration;
 
 use ssh_framework::keys::PublicKey;
 use ssh_framework::keys::ssh_key::authorized_keys::AuthorizedKeys;
-use ssh_framework::limit::{Limit, LoginGraceTime, MaxConnections, MaxSessions, MaxSessionsPerUser, Startups};
+use ssh_framework::limit::{
+    ChannelTimeout, Limit, LoginGraceTime, MaxConnections, MaxSessions, MaxSessionsPerUser, Penalties, PerSourcePenalties,
+    Startups, UnusedConnectionTimeout,
+};
 use ssh_framework::tower::filter::FilterLayer;
 use ssh_framework::{Auth, BoxError, ChannelIo, Command, ExitStatus, Request, RequestKind, Server};
 use tokio::io::AsyncWriteExt;
@@ -99,6 +102,19 @@ async fn main() -> Result<(), BoxError> {
         .limit(MaxSessionsPerUser::new(20))
         // Fewer connections than the default 10,000 for a small machine.
         .limit(MaxConnections::new(2_000))
+        // ANCHOR: penalties
+        // OpenSSH's penalties, harsher on password guessing, and never for
+        // the monitoring host that probes the port every few seconds.
+        .limit(Penalties::new(
+            "authfail:30s noauth:1s max:1h".parse::<PerSourcePenalties>()?.exempt_list("192.0.2.10".parse()?),
+        ))
+        // ANCHOR_END: penalties
+        // ANCHOR: timeouts
+        // Commands idle for an hour and forwards idle for 10 minutes are
+        // closed; a connection left with no channel goes after 5 minutes.
+        .limit("session:command=1h direct-tcpip=10m".parse::<ChannelTimeout>()?)
+        .limit(UnusedConnectionTimeout::new(Duration::from_secs(300)))
+        // ANCHOR_END: timeouts
         // A dead client (a laptop that went to sleep) is found within about 4 minutes.
         .keepalive_interval(Some(Duration::from_secs(60)))
         .keepalive_count_max(3)
