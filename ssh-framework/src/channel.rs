@@ -16,7 +16,7 @@ use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::io::StreamReader;
 
-use crate::limit::Activity;
+use crate::idle::Activity;
 use crate::open_files::UserFiles;
 
 /// A POSIX signal name as carried by SSH `signal` and `exit-signal` messages

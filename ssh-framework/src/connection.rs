@@ -11,12 +11,13 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
 
 use crate::auth::Factors;
 use crate::channel::FlowControl;
 use crate::error::ConnectionError;
 use crate::extensions::Extensions;
-use crate::limit::{ChannelTimeouts, ConnectionLimits};
+use crate::idle::{ChannelTimeouts, ChannelWatch};
 use russh::keys::PublicKey;
 
 /// Facts about one client connection, shared by all of its requests.
@@ -35,6 +36,33 @@ pub struct Connection {
     channel_timeouts: OnceLock<Arc<ChannelTimeouts>>,
     /// Woken when authentication succeeds.
     authenticated_now: tokio::sync::Notify,
+}
+
+/// Something a connection holds until a point in its life (an admission
+/// place until authentication, a session's place under a per-user cap);
+/// dropping it gives it back.
+pub(crate) type Held = Box<dyn Send + Sync>;
+
+/// Takes a place for one more session of a user, or `None` at the cap.
+pub(crate) type SessionPlaces = Arc<dyn Fn(&str) -> Option<Held> + Send + Sync>;
+
+/// What the limit layers (`crate::limit`) set for one connection on its
+/// `Connect` request; the connection's parts read it once the connection is
+/// allowed. `None` is no limit. Its types need nothing of `limit`, so the
+/// connection holds it without depending on the layers.
+#[derive(Default)]
+pub(crate) struct ConnectionLimits {
+    pub(crate) login_grace_time: Option<Duration>,
+    pub(crate) max_auth_tries: Option<u32>,
+    pub(crate) max_sessions: Option<usize>,
+    pub(crate) max_channels: Option<usize>,
+    pub(crate) max_listeners: Option<usize>,
+    pub(crate) user_sessions: Option<SessionPlaces>,
+    /// The admission place held until authentication (`limit::Startups`).
+    pub(crate) startup: Option<Held>,
+    /// `ChannelTimeout`'s entries: type pattern and interval.
+    pub(crate) channel_timeouts: Option<Vec<(String, Duration)>>,
+    pub(crate) unused_connection_timeout: Option<Duration>,
 }
 
 /// A callback run once when its connection ends.
@@ -238,5 +266,15 @@ impl Connection {
 
     pub(crate) fn handle(&self) -> Option<&russh::server::Handle> {
         self.handle.get()
+    }
+}
+
+impl Connection {
+    /// The watch for a new channel of `channel_type` (an OpenSSH type name).
+    pub(crate) fn channel_watch(&self, channel_type: &str) -> ChannelWatch {
+        match self.channel_timeouts() {
+            Some(timeouts) => timeouts.watch(channel_type),
+            None => ChannelWatch::unwatched(),
+        }
     }
 }

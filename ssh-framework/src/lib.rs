@@ -146,6 +146,7 @@ pub mod channel;
 mod connection;
 mod error;
 mod extensions;
+mod idle;
 pub mod extract;
 pub mod forward;
 pub mod handler;

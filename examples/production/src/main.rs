@@ -79,7 +79,7 @@ fn authorized_keys(path: &str) -> Result<Vec<PublicKey>, BoxError> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("reading {path}: {e}"))?;
     let mut keys = Vec::new();
     for entry in AuthorizedKeys::new(&text) {
-        keys.push(PublicKey::from(entry?.public_key().clone()));
+        keys.push(entry?.public_key().clone());
     }
     Ok(keys)
 }

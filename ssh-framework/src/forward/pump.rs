@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::channel::{Closed, FlowControl, Stdin};
-use crate::limit::{Activity, ChannelWatch};
+use crate::idle::{Activity, ChannelWatch};
 
 /// Buffer per direction: large enough to fill a 32 KiB packet twice over.
 const BUFFER: usize = 64 << 10;

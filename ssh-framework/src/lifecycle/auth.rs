@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::limit::Startup;
+use crate::connection::Held;
 use super::{Decider, HandlerError, Shared};
 use crate::auth::{Auth, Factors, Method, MethodSet, PromptRound, Prompter};
 use crate::extensions::Extensions;
@@ -75,7 +75,7 @@ pub(crate) struct Authentication {
     /// The connection's extensions before the first authentication request.
     before_auth: Option<Extensions>,
     /// Held while unauthenticated; counts toward [`Startups`](crate::limit::Startups).
-    startup_permit: Option<Startup>,
+    startup_permit: Option<Held>,
     /// [`MaxAuthTries`](crate::limit::MaxAuthTries); `u32::MAX` when no limit is installed.
     max_auth_tries: u32,
     /// The method list russh holds: the last one given to it, which it sends
@@ -85,7 +85,7 @@ pub(crate) struct Authentication {
 }
 
 impl Authentication {
-    pub(crate) fn new(shared: Arc<Shared>, decider: Decider, startup_permit: Option<Startup>, max_auth_tries: Option<u32>) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, decider: Decider, startup_permit: Option<Held>, max_auth_tries: Option<u32>) -> Self {
         Authentication {
             decider,
             record: Record::default(),

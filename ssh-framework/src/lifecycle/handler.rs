@@ -18,7 +18,7 @@ use crate::channel::{ChannelEvent, Command, PtyRequest, Signal, WindowSize};
 use crate::forward::remote::Listeners;
 use crate::forward::slots::ForwardSlots;
 use crate::forward::{Forward, ListenTarget, OpenFailure, TcpTarget, X11Request, local};
-use crate::limit::ConnectionLimits;
+use crate::connection::ConnectionLimits;
 use crate::request::{RequestKind, Response, SessionInfo};
 
 /// The per-connection russh handler.

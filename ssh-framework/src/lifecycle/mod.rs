@@ -207,7 +207,7 @@ where
     let mut limits = std::mem::take(&mut *connection.limits());
     let login_grace_time = limits.login_grace_time;
     let unused_timeout = limits.unused_connection_timeout;
-    let channel_timeouts = limits.channel_timeout.take().map(|config| Arc::new(crate::limit::ChannelTimeouts::new(config)));
+    let channel_timeouts = limits.channel_timeouts.take().map(|entries| Arc::new(crate::idle::ChannelTimeouts::new(entries)));
     if let Some(timeouts) = &channel_timeouts {
         connection.set_channel_timeouts(timeouts.clone());
     }

@@ -24,7 +24,8 @@ use super::Decider;
 use crate::channel::{ChannelEvent, ChannelIo, Events, ExitStatus, Stdin};
 use crate::request::{ChannelBody, RequestKind, Response, SessionInfo};
 use crate::forward::slots::{ForwardSlot, ForwardSlots};
-use crate::limit::{ChannelWatch, UserSessionSlot, UserSessions};
+use crate::connection::{Held, SessionPlaces};
+use crate::idle::ChannelWatch;
 use crate::open_files::OpenFiles;
 
 /// Bytes a client may send on a session channel before a shell, exec or subsystem starts.
@@ -96,7 +97,7 @@ pub(crate) struct Sessions {
     /// The connection's count of channels of every kind (`MaxChannels`).
     all_channels: ForwardSlots,
     /// The server-wide count per user (`MaxSessionsPerUser`), when installed.
-    user_sessions: Option<UserSessions>,
+    user_sessions: Option<SessionPlaces>,
     channels: HashMap<ChannelId, SessionChannel>,
     /// Bodies report here when they closed their channel: russh forgets a
     /// channel the server closed and never calls `channel_close` for it.
@@ -112,7 +113,7 @@ impl Sessions {
         decider: Decider,
         max_sessions: usize,
         all_channels: ForwardSlots,
-        user_sessions: Option<UserSessions>,
+        user_sessions: Option<SessionPlaces>,
         open_files: Arc<OpenFiles>,
     ) -> Self {
         let (finished_tx, finished_rx) = mpsc::unbounded_channel();
@@ -151,7 +152,7 @@ impl Sessions {
         }
         let user = self.decider.connection().user().unwrap_or_default();
         let user_slot = match &self.user_sessions {
-            Some(table) => match parent.in_scope(|| table.acquire(user)) {
+            Some(places) => match parent.in_scope(|| places(user)) {
                 Some(slot) => Some(slot),
                 None => {
                     reply.reject(ChannelOpenFailure::ResourceShortage).await;
@@ -327,7 +328,7 @@ impl Sessions {
 
 type FinishedReport = (mpsc::UnboundedSender<(ChannelId, u64)>, ChannelId, u64);
 /// A session channel's places under `MaxChannels` and `MaxSessionsPerUser`.
-type Slots = (ForwardSlot, Option<UserSessionSlot>);
+type Slots = (ForwardSlot, Option<Held>);
 
 /// Runs an accepted body, then sends exit-status (or exit-signal), EOF and
 /// close, in that order. A body whose channel times out (`watch`) is dropped

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::sealed::Apply;
-use crate::connection::Connection;
+use crate::connection::{Connection, Held};
 
 /// Session channels open at once on one connection (OpenSSH's `MaxSessions`;
 /// default 10, as OpenSSH). Past it, a session channel open is refused with
@@ -119,14 +119,14 @@ pub struct MaxSessionsPerUser(UserSessions);
 
 /// The server-wide count of open session channels per user.
 #[derive(Debug, Clone)]
-pub(crate) struct UserSessions {
+struct UserSessions {
     max: usize,
     open: Arc<Mutex<HashMap<String, usize>>>,
 }
 
 /// One session channel's place in [`UserSessions`]; freed when dropped.
 #[derive(Debug)]
-pub(crate) struct UserSessionSlot {
+struct UserSessionSlot {
     open: Arc<Mutex<HashMap<String, usize>>>,
     user: String,
 }
@@ -145,14 +145,16 @@ impl MaxSessionsPerUser {
 
 impl Apply for MaxSessionsPerUser {
     fn apply_limit(&self, connection: &Connection) -> bool {
-        connection.limits().user_sessions = Some(self.0.clone());
+        let table = self.0.clone();
+        connection.limits().user_sessions =
+            Some(Arc::new(move |user: &str| table.acquire(user).map(|slot| Box::new(slot) as Held)));
         true
     }
 }
 
 impl UserSessions {
     /// Takes a place for one more session of `user`, or `None` at the cap.
-    pub(crate) fn acquire(&self, user: &str) -> Option<UserSessionSlot> {
+    fn acquire(&self, user: &str) -> Option<UserSessionSlot> {
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         let count = open.entry(user.to_owned()).or_insert(0);
         if *count >= self.max {

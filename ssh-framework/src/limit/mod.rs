@@ -74,19 +74,15 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use futures_util::future::{Either, Ready, ready};
 use tower::{Layer, Service};
 
-pub(crate) use self::channels::{UserSessionSlot, UserSessions};
 pub use self::channels::{MaxChannels, MaxListeners, MaxSessions, MaxSessionsPerUser};
 pub use self::connections::MaxConnections;
 pub use self::login::{LoginGraceTime, MaxAuthTries};
 pub use self::penalty::{ExemptList, IpNet, Overflow, Penalties, PerSourcePenalties};
-pub(crate) use self::startups::Startup;
 pub use self::startups::{MaxStartups, ParseMaxStartupsError, Startups};
-pub(crate) use self::timeout::{Activity, ChannelTimeouts, ChannelWatch};
 pub use self::timeout::{ChannelTimeout, ParseTimeoutError, UnusedConnectionTimeout};
 use crate::connection::Connection;
 use crate::request::{Request, RequestKind, Response};
@@ -118,23 +114,6 @@ pub(crate) mod sealed {
         /// (the limit logs why).
         fn apply_limit(&self, connection: &Connection) -> bool;
     }
-}
-
-/// What the limits set for one connection on its `Connect` request; the
-/// connection's parts read it once the connection is allowed. `None` is no
-/// limit.
-#[derive(Debug, Default)]
-pub(crate) struct ConnectionLimits {
-    pub(crate) login_grace_time: Option<Duration>,
-    pub(crate) max_auth_tries: Option<u32>,
-    pub(crate) max_sessions: Option<usize>,
-    pub(crate) max_channels: Option<usize>,
-    pub(crate) max_listeners: Option<usize>,
-    pub(crate) user_sessions: Option<UserSessions>,
-    /// The admission slot held until authentication ([`Startups`]).
-    pub(crate) startup: Option<Startup>,
-    pub(crate) channel_timeout: Option<ChannelTimeout>,
-    pub(crate) unused_connection_timeout: Option<Duration>,
 }
 
 /// The service a [`Limit`] used as a layer wraps around `S`.

@@ -200,7 +200,7 @@ impl Startups {
     }
 
     /// Admits a connection from `peer`, or says why not.
-    pub(crate) fn admit(&self, peer: Option<SocketAddr>) -> Result<Startup, Refusal> {
+    fn admit(&self, peer: Option<SocketAddr>) -> Result<Startup, Refusal> {
         let unauthenticated = self.max.full - self.startups.available_permits();
         let permit = match self.startups.clone().try_acquire_owned() {
             Ok(permit) if self.max.admits(unauthenticated) => permit,
@@ -218,7 +218,7 @@ impl Apply for Startups {
     fn apply_limit(&self, connection: &Connection) -> bool {
         match self.admit(connection.peer_addr()) {
             Ok(startup) => {
-                connection.limits().startup = Some(startup);
+                connection.limits().startup = Some(Box::new(startup));
                 true
             }
             Err(Refusal::MaxStartups { unauthenticated }) => {
@@ -243,7 +243,7 @@ struct PerSource {
 
 /// An admitted connection's places, given back when dropped (at authentication or disconnect).
 #[derive(Debug)]
-pub(crate) struct Startup {
+struct Startup {
     _permit: OwnedSemaphorePermit,
     _source: Option<SourceSlot>,
 }

@@ -3,18 +3,14 @@
 //! ([`UnusedConnectionTimeout`]), as OpenSSH 9.2+ defines them.
 //!
 //! Traffic is counted where the framework reads and writes channel data
-//! ([`Activity`]: one relaxed atomic add per packet or write, no clock read,
+//! (`crate::idle::Activity`: one relaxed atomic add per packet or write, no clock read,
 //! no lock); a watcher per channel samples the count every eighth of the
 //! interval, so an idle channel is closed between one interval and one and
 //! an eighth intervals after its last byte.
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-
-use tokio::sync::watch;
 
 use super::sealed::Apply;
 use crate::connection::Connection;
@@ -82,7 +78,7 @@ impl ChannelTimeout {
 
     /// Adds the `global` timeout: all channels of a connection taken together.
     pub fn global(self, interval: Duration) -> Self {
-        self.channel(GLOBAL, interval)
+        self.channel(crate::idle::GLOBAL, interval)
     }
 
     /// The entries, in order: type pattern and interval.
@@ -94,58 +90,10 @@ impl ChannelTimeout {
     /// (an OpenSSH type name, such as `session:shell` or `direct-tcpip`), or
     /// `None` when no entry applies or the first that matches is zero.
     pub fn interval_for(&self, channel_type: &str) -> Option<Duration> {
-        let (_, interval) = self.entries.iter().find(|(pattern, _)| type_matches(pattern, channel_type))?;
-        (!interval.is_zero()).then_some(*interval)
-    }
-
-    /// The `global` interval, when set and not zero.
-    fn global_interval(&self) -> Option<Duration> {
-        let (_, interval) = self.entries.iter().find(|(pattern, _)| pattern == GLOBAL)?;
-        (!interval.is_zero()).then_some(*interval)
+        crate::idle::interval_for(&self.entries, channel_type)
     }
 }
 
-/// The name of the timeout for all channels taken together.
-const GLOBAL: &str = "global";
-
-/// Whether `pattern` matches `channel_type`: an OpenSSH wildcard match
-/// (`*`, `?`), plus `session` for every session type. `global` is not a
-/// channel type and matches nothing here.
-fn type_matches(pattern: &str, channel_type: &str) -> bool {
-    if pattern == GLOBAL || channel_type == GLOBAL {
-        return false;
-    }
-    wildcard_match(pattern.as_bytes(), channel_type.as_bytes())
-        || (pattern == "session" && channel_type.starts_with("session:"))
-}
-
-/// `*` matches any run of bytes, `?` any one byte; linear backtracking to the
-/// last star, so no input costs more than `pattern.len() * text.len()` steps.
-fn wildcard_match(pattern: &[u8], text: &[u8]) -> bool {
-    let (mut p, mut t) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        match pattern.get(p) {
-            Some(b'*') => {
-                star = Some((p, t));
-                p += 1;
-            }
-            Some(&c) if c == b'?' || c == text[t] => {
-                p += 1;
-                t += 1;
-            }
-            _ => match star {
-                Some((sp, st)) => {
-                    p = sp + 1;
-                    t = st + 1;
-                    star = Some((sp, st + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    pattern[p..].iter().all(|&c| c == b'*')
-}
 
 /// Why a [`ChannelTimeout`] or [`UnusedConnectionTimeout`] did not parse.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -242,7 +190,7 @@ impl fmt::Display for ChannelTimeout {
 
 impl Apply for ChannelTimeout {
     fn apply_limit(&self, connection: &Connection) -> bool {
-        connection.limits().channel_timeout = Some(self.clone());
+        connection.limits().channel_timeouts = Some(self.entries.clone());
         true
     }
 }
@@ -295,165 +243,6 @@ impl Apply for UnusedConnectionTimeout {
 
 super::limit_layer!(ChannelTimeout, UnusedConnectionTimeout);
 
-/// A channel's count of bytes moved, both ways (and its connection's, when a
-/// `global` timeout watches all channels together). Bumped on the data path:
-/// one or two relaxed atomic adds, nothing else.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Activity {
-    channel: Arc<AtomicU64>,
-    connection: Option<Arc<AtomicU64>>,
-}
-
-impl Activity {
-    /// Counts `n` bytes moved.
-    #[inline]
-    pub(crate) fn bump(&self, n: usize) {
-        self.channel.fetch_add(n as u64, Ordering::Relaxed);
-        if let Some(connection) = &self.connection {
-            connection.fetch_add(n as u64, Ordering::Relaxed);
-        }
-    }
-}
-
-/// Resolves once `counter` has not moved for `interval`, sampling it every
-/// eighth of the interval (no clock read on the data path).
-async fn idle(counter: &AtomicU64, interval: Duration) {
-    let tick = (interval / 8).max(Duration::from_millis(10));
-    let mut last = counter.load(Ordering::Relaxed);
-    let mut since = tokio::time::Instant::now();
-    loop {
-        tokio::time::sleep(tick).await;
-        let now = tokio::time::Instant::now();
-        let count = counter.load(Ordering::Relaxed);
-        if count != last {
-            last = count;
-            since = now;
-        } else if now.duration_since(since) >= interval {
-            return;
-        }
-    }
-}
-
-/// One connection's channel timeouts, as the lifecycle installs them.
-#[derive(Debug)]
-pub(crate) struct ChannelTimeouts {
-    config: ChannelTimeout,
-    global: Option<Global>,
-}
-
-/// The `global` timeout's state: the connection's traffic count and the
-/// signal that closes every channel.
-#[derive(Debug)]
-struct Global {
-    interval: Duration,
-    traffic: Arc<AtomicU64>,
-    expired: watch::Sender<u64>,
-}
-
-impl ChannelTimeouts {
-    pub(crate) fn new(config: ChannelTimeout) -> Self {
-        let global = config.global_interval().map(|interval| Global {
-            interval,
-            traffic: Arc::default(),
-            expired: watch::Sender::new(0),
-        });
-        ChannelTimeouts { config, global }
-    }
-
-    /// The watch for a new channel of `channel_type`; opening it counts as
-    /// traffic for the `global` timeout.
-    pub(crate) fn watch(&self, channel_type: impl Into<String>) -> ChannelWatch {
-        let channel_type = channel_type.into();
-        let interval = self.config.interval_for(&channel_type);
-        let mut activity = Activity::default();
-        let mut global = None;
-        if let Some(g) = &self.global {
-            g.traffic.fetch_add(1, Ordering::Relaxed);
-            activity.connection = Some(g.traffic.clone());
-            global = Some(g.expired.subscribe());
-        }
-        ChannelWatch { activity, interval, global, channel_type }
-    }
-
-    /// Resolves each time the `global` timeout expires (never without one);
-    /// every open channel is then closed.
-    pub(crate) async fn global_expired(&self) {
-        let Some(global) = &self.global else { return std::future::pending().await };
-        idle(&global.traffic, global.interval).await;
-        // Receivers are the open channels' watches; with none there is nothing to close.
-        if global.expired.receiver_count() > 0 {
-            tracing::info!(interval_secs = global.interval.as_secs(), "global channel timeout: no traffic on any channel; closing them all");
-        }
-        global.expired.send_modify(|generation| *generation += 1);
-    }
-}
-
-/// What watches one channel for inactivity.
-#[derive(Debug)]
-pub(crate) struct ChannelWatch {
-    activity: Activity,
-    interval: Option<Duration>,
-    global: Option<watch::Receiver<u64>>,
-    channel_type: String,
-}
-
-impl ChannelWatch {
-    /// A watch that never expires, for connections without `ChannelTimeout`.
-    pub(crate) fn unwatched() -> Self {
-        ChannelWatch { activity: Activity::default(), interval: None, global: None, channel_type: String::new() }
-    }
-
-    /// The counter to bump where the channel's data moves.
-    pub(crate) fn activity(&self) -> Activity {
-        self.activity.clone()
-    }
-
-    /// Whether any timeout applies to the channel.
-    pub(crate) fn is_watched(&self) -> bool {
-        self.interval.is_some() || self.global.is_some()
-    }
-
-    /// Resolves when the channel has been idle for its interval, or the
-    /// `global` timeout closed every channel; logs which. Never resolves when
-    /// no timeout applies.
-    pub(crate) async fn expired(mut self) {
-        let own = async {
-            match self.interval {
-                Some(interval) => {
-                    idle(&self.activity.channel, interval).await;
-                    tracing::info!(channel_type = %self.channel_type, interval_secs = interval.as_secs(), "channel timeout: no traffic; closing the channel");
-                }
-                None => std::future::pending().await,
-            }
-        };
-        let global = async {
-            let closed = match self.global.as_mut() {
-                Some(rx) => rx.changed().await.is_ok(),
-                None => false,
-            };
-            if closed {
-                tracing::info!(channel_type = %self.channel_type, "closing the channel: global channel timeout");
-            } else {
-                std::future::pending::<()>().await;
-            }
-        };
-        tokio::select! {
-            () = own => {}
-            () = global => {}
-        }
-    }
-}
-
-impl Connection {
-    /// The watch for a new channel of `channel_type` (an OpenSSH type name).
-    pub(crate) fn channel_watch(&self, channel_type: &str) -> ChannelWatch {
-        match self.channel_timeouts() {
-            Some(timeouts) => timeouts.watch(channel_type),
-            None => ChannelWatch::unwatched(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -502,18 +291,8 @@ mod tests {
         let session: ChannelTimeout = "session=7".parse().unwrap();
         assert_eq!(session.interval_for("session:subsystem:sftp"), Some(Duration::from_secs(7)));
         assert_eq!(session.interval_for("sessions:shell"), None);
-        assert_eq!(session.global_interval(), None);
-        assert_eq!(t.global_interval(), Some(Duration::from_secs(50)));
-    }
-
-    #[test]
-    fn wildcards_match_like_openssh() {
-        assert!(wildcard_match(b"*", b""));
-        assert!(wildcard_match(b"a*b*c", b"aXXbYYbc"));
-        assert!(!wildcard_match(b"a*b*c", b"aXXbYYb"));
-        assert!(wildcard_match(b"?", b"x"));
-        assert!(!wildcard_match(b"?", b""));
-        assert!(!wildcard_match(b"", b"x"));
+        assert_eq!(crate::idle::global_interval(&session.entries), None);
+        assert_eq!(crate::idle::global_interval(&t.entries), Some(Duration::from_secs(50)));
     }
 
     #[test]
@@ -522,45 +301,9 @@ mod tests {
         assert_eq!(t.to_string(), "session=2s global=2h");
     }
 
-    #[tokio::test]
-    async fn idle_waits_for_the_counter_to_stop_then_one_interval() {
-        let activity = Activity::default();
-        let bumper = activity.clone();
-        let start = tokio::time::Instant::now();
-        tokio::spawn(async move {
-            for _ in 0..10 {
-                bumper.bump(1);
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        });
-        idle(&activity.channel, Duration::from_millis(200)).await;
-        let took = start.elapsed();
-        // Last bump at about 450 ms: idle from then on for 200 ms, sampled every
-        // 25 ms (about 700 ms; the upper bound leaves room for a loaded machine).
-        assert!(took >= Duration::from_millis(650) && took < Duration::from_millis(1500), "{took:?}");
-    }
-
-    #[tokio::test]
-    async fn the_global_timeout_closes_every_channel_open_when_it_expires_not_later_ones() {
-        let timeouts = ChannelTimeouts::new(ChannelTimeout::new().global(Duration::from_secs(1)));
-        let (a, b) = (timeouts.watch("session:shell"), timeouts.watch("direct-tcpip"));
-        assert!(a.is_watched() && b.interval.is_none(), "global alone sets no channel's own interval");
-        let start = tokio::time::Instant::now();
-        let global = async {
-            timeouts.global_expired().await;
-            std::future::pending::<()>().await
-        };
-        let both = async { tokio::join!(a.expired(), b.expired()) };
-        tokio::select! {
-            _ = both => {}
-            () = global => unreachable!(),
-        }
-        let took = start.elapsed();
-        assert!(took >= Duration::from_secs(1) && took < Duration::from_millis(2000), "{took:?}");
-        // A channel opened after the expiry waits for the next one.
-        let later = timeouts.watch("session:shell");
-        assert!(tokio::time::timeout(Duration::from_millis(300), later.expired()).await.is_err());
-        assert!(!ChannelWatch::unwatched().is_watched());
+    /// Matching any text as a pattern neither panics nor loops.
+    fn parsed_interval(pattern: &str) -> Option<Duration> {
+        crate::idle::interval_for(&[(pattern.to_owned(), Duration::from_secs(1))], "session:subsystem:sftp")
     }
 
     proptest! {
@@ -573,7 +316,7 @@ mod tests {
                     prop_assert_eq!(printed.parse::<ChannelTimeout>().unwrap(), parsed);
                 }
                 let _ = input.parse::<UnusedConnectionTimeout>();
-                let _ = wildcard_match(input.as_bytes(), b"session:subsystem:sftp");
+                let _ = parsed_interval(input);
             }
         }
     }
