@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 use futures_util::FutureExt;
@@ -54,8 +54,12 @@ struct SessionChannel {
     /// Its places under `MaxChannels` and `MaxSessionsPerUser`: freed with it,
     /// or by its body when the body finishes (a finished body's channel is
     /// only reaped at the next open, and `UnusedConnectionTimeout` must see
-    /// the last channel close when it closes).
-    slots: Option<Slots>,
+    /// the last channel close when it closes), or when `ChannelTimeout` closes
+    /// it before a body started.
+    slots: Arc<Mutex<Option<Slots>>>,
+    /// Closes the channel if it stays idle past its `ChannelTimeout` before
+    /// a body starts (the body has a watch of its own).
+    waiting: Option<JoinHandle<()>>,
 }
 
 impl SessionChannel {
@@ -86,6 +90,9 @@ impl Drop for SessionChannel {
         // The client closed the channel: the body has nobody to talk to.
         if let Some(body) = self.body.take() {
             body.abort();
+        }
+        if let Some(waiting) = self.waiting.take() {
+            waiting.abort();
         }
     }
 }
@@ -185,10 +192,36 @@ impl Sessions {
             body: None,
             token: self.next_token,
             span,
-            slots: Some((slot, user_slot)),
+            slots: Arc::new(Mutex::new(Some((slot, user_slot)))),
+            waiting: None,
         };
+        let channel = self.watch_until_started(id, channel);
         self.channels.insert(id, channel);
         reply.accept().await;
+    }
+
+    /// Until a body starts, the channel is a plain `session` to
+    /// `ChannelTimeout`: idle past its interval, it is closed and its places
+    /// are given back.
+    fn watch_until_started(&self, id: ChannelId, mut channel: SessionChannel) -> SessionChannel {
+        let connection = self.decider.connection();
+        let watch = connection.channel_watch("session");
+        if !watch.is_watched() {
+            return channel;
+        }
+        let slots = channel.slots.clone();
+        let handle = connection.handle().cloned();
+        let (finished, token) = (self.finished_tx.clone(), channel.token);
+        let waiting = async move {
+            watch.expired().await;
+            drop(slots.lock().unwrap_or_else(PoisonError::into_inner).take());
+            if let Some(handle) = handle {
+                let _ = handle.close(id).await;
+            }
+            let _ = finished.send((id, token));
+        };
+        channel.waiting = Some(tokio::spawn(waiting.instrument(channel.span.clone())));
+        channel
     }
 
     /// The client closed a channel; a body still running is aborted.
@@ -309,7 +342,12 @@ impl Sessions {
         let _ = session.channel_success(id);
         let handle = self.decider.connection().handle().cloned();
         let finished = (self.finished_tx.clone(), id, token);
-        let slots = self.channels.get_mut(&id).and_then(|c| c.slots.take());
+        let slots = self.channels.get_mut(&id).and_then(|c| {
+            if let Some(waiting) = c.waiting.take() {
+                waiting.abort();
+            }
+            c.slots.lock().unwrap_or_else(PoisonError::into_inner).take()
+        });
         let task = tokio::spawn(run_body(body, write, handle, (finished, slots), watch).instrument(span));
         if let Some(channel) = self.channels.get_mut(&id) {
             channel.body = Some(task);

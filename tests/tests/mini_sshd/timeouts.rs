@@ -160,3 +160,26 @@ async fn the_unused_connection_timer_starts_again_when_the_last_channel_closes()
     assert!(unused >= Duration::from_millis(1900) && unused <= Duration::from_secs(3), "dropped {unused:?} after the last channel closed");
     eprintln!("dropped {unused:?} after the last channel closed (bound 2 s .. 3 s)");
 }
+
+#[tokio::test]
+async fn a_session_that_never_starts_a_command_is_closed_after_its_channel_timeout_and_frees_the_connection() {
+    // With both: the idle channel is closed at 2 s, then the connection, left
+    // without a channel, at 2 s more.
+    let sshd = MiniSshd::with_alice_key(&["--channel-timeout", "session=2", "--unused-connection-timeout", "2"]).await;
+    let mut client = RusshClient::login_key(sshd.addr(), "alice", sshd.key()).await;
+    let opened = Instant::now();
+    let mut channel = client.session().await;
+
+    // No shell, command or subsystem: the server closes it.
+    let transcript = read_to_close(&mut channel).await;
+    let closed = opened.elapsed();
+    assert_eq!(transcript.ending(), ["close"], "{transcript:?}");
+    assert!(closed >= Duration::from_millis(1900) && closed <= Duration::from_secs(3), "closed after {closed:?}");
+
+    // Its places were given back: the unused-connection timer ran.
+    let message = client.disconnected().await;
+    let dropped = opened.elapsed();
+    assert_eq!(message.as_deref(), Some("Unused connection timeout"));
+    assert!(dropped >= closed + Duration::from_millis(1900) && dropped <= closed + Duration::from_secs(3), "dropped after {dropped:?}");
+    eprintln!("idle session closed after {closed:?}, connection dropped after {dropped:?} (bounds 2..3 s each)");
+}
