@@ -34,6 +34,8 @@ pub struct Connection {
     admitted: AtomicBool,
     limits: Mutex<ConnectionLimits>,
     channel_timeouts: OnceLock<Arc<ChannelTimeouts>>,
+    /// Takes a place under `MaxChannels` for a channel opened to the client.
+    channel_places: OnceLock<ChannelPlaces>,
     /// Woken when authentication succeeds.
     authenticated_now: tokio::sync::Notify,
 }
@@ -45,6 +47,9 @@ pub(crate) type Held = Box<dyn Send + Sync>;
 
 /// Takes a place for one more session of a user, or `None` at the cap.
 pub(crate) type SessionPlaces = Arc<dyn Fn(&str) -> Option<Held> + Send + Sync>;
+
+/// Takes a place for one more channel of the connection, or `None` at the cap.
+pub(crate) type ChannelPlaces = Box<dyn Fn() -> Option<Held> + Send + Sync>;
 
 /// What the limit layers (`crate::limit`) set for one connection on its
 /// `Connect` request; the connection's parts read it once the connection is
@@ -102,6 +107,7 @@ impl Connection {
             admitted: AtomicBool::new(false),
             limits: Mutex::default(),
             channel_timeouts: OnceLock::new(),
+            channel_places: OnceLock::new(),
             authenticated_now: tokio::sync::Notify::new(),
         }
     }
@@ -249,6 +255,20 @@ impl Connection {
 
     pub(crate) fn channel_timeouts(&self) -> Option<&Arc<ChannelTimeouts>> {
         self.channel_timeouts.get()
+    }
+
+    /// Installs the connection's count of open channels (`MaxChannels`).
+    pub(crate) fn set_channel_places(&self, places: ChannelPlaces) {
+        let _ = self.channel_places.set(places);
+    }
+
+    /// A place for one more channel, `None` at the cap; one without a limit
+    /// when no count is installed (a connection still being set up).
+    pub(crate) fn channel_place(&self) -> Option<Option<Held>> {
+        match self.channel_places.get() {
+            Some(places) => places().map(Some),
+            None => Some(None),
+        }
     }
 
     /// What the limit layers set for this connection (see `crate::limit`).

@@ -454,6 +454,22 @@ async fn x11_request_is_accepted_and_the_server_opens_an_x11_channel_back() {
 }
 
 #[tokio::test]
+async fn channels_the_server_opens_to_the_client_count_toward_max_channels() {
+    // The session takes the connection's one channel place: the X11 channel is not opened.
+    let fixture = Fixture::start(|b, _| b.handlers(X11Back).max_channels(1)).await;
+    let mut client = fixture.russh().await;
+    let (mut session, allowed) = client.x11_session("0123456789abcdef0123456789abcdef", 3).await;
+    assert!(allowed, "x11-req is allowed");
+
+    session.exec(true, "open-x11").await.unwrap();
+    let transcript = read_to_close(&mut session).await;
+    // `open_x11` failed (the handler's error is its exit status 1), nothing was written.
+    assert!(transcript.stdout.is_empty(), "{transcript:?}");
+    assert!(transcript.events.contains(&"exit-status 1".to_owned()), "{:?}", transcript.events);
+    assert!(client.try_x11().is_none(), "an X11 channel was opened past the cap");
+}
+
+#[tokio::test]
 async fn x11_request_is_refused_without_an_x11_handler() {
     let fixture = Fixture::start(|b, _| b).await;
     let mut client = fixture.russh().await;

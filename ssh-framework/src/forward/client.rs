@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::UnixListener;
 
 use super::pump::ChannelDuplex;
-use crate::connection::Connection;
+use crate::connection::{Connection, Held};
 
 /// The connected client, for opening channels back to it.
 ///
@@ -53,14 +53,16 @@ impl Client {
 
     /// Opens an `x11` channel (after an allowed `x11-req`) for one X11 client connection.
     pub async fn open_x11(&self, originator_address: &str, originator_port: u32) -> io::Result<ClientChannel> {
+        let place = self.channel_place()?;
         let channel = self.handle.channel_open_x11(originator_address, originator_port).await.map_err(open_error)?;
-        Ok(self.client_channel(channel, "x11-connection"))
+        Ok(self.client_channel(channel, "x11-connection", place))
     }
 
     /// Opens an `auth-agent@openssh.com` channel to the client's agent (after an allowed agent request).
     pub async fn open_agent(&self) -> io::Result<ClientChannel> {
+        let place = self.channel_place()?;
         let channel = self.handle.channel_open_agent().await.map_err(open_error)?;
-        Ok(self.client_channel(channel, "agent-connection"))
+        Ok(self.client_channel(channel, "agent-connection", place))
     }
 
     /// Opens a `forwarded-tcpip` channel for a connection accepted on a remote-forward listener.
@@ -71,27 +73,37 @@ impl Client {
         originator_address: &str,
         originator_port: u32,
     ) -> io::Result<ClientChannel> {
+        let place = self.channel_place()?;
         let channel = self
             .handle
             .channel_open_forwarded_tcpip(connected_address, connected_port, originator_address, originator_port)
             .await
             .map_err(open_error)?;
-        Ok(self.client_channel(channel, "forwarded-tcpip"))
+        Ok(self.client_channel(channel, "forwarded-tcpip", place))
     }
 
     /// Opens a `forwarded-streamlocal@openssh.com` channel for a connection accepted on a forwarded socket.
     pub async fn open_forwarded_streamlocal(&self, socket_path: &str) -> io::Result<ClientChannel> {
+        let place = self.channel_place()?;
         let channel = self.handle.channel_open_forwarded_streamlocal(socket_path).await.map_err(open_error)?;
-        Ok(self.client_channel(channel, "forwarded-streamlocal@openssh.com"))
+        Ok(self.client_channel(channel, "forwarded-streamlocal@openssh.com", place))
+    }
+
+    /// A place under the connection's [`MaxChannels`](crate::limit::MaxChannels), or an error at the cap.
+    fn channel_place(&self) -> io::Result<Option<Held>> {
+        self.connection.channel_place().ok_or_else(|| {
+            tracing::info!("channel limit reached; channel to the client not opened");
+            io::Error::new(io::ErrorKind::QuotaExceeded, "too many channels open on this connection")
+        })
     }
 
     /// Wraps an opened channel, watched by the connection's [`ChannelTimeout`](crate::limit::ChannelTimeout).
-    fn client_channel(&self, channel: russh::Channel<russh::server::Msg>, channel_type: &str) -> ClientChannel {
+    fn client_channel(&self, channel: russh::Channel<russh::server::Msg>, channel_type: &str, place: Option<Held>) -> ClientChannel {
         let watch = self.connection.channel_watch(channel_type);
         let duplex = ChannelDuplex::new(channel, self.connection.flow().clone(), watch.activity());
         let expired: Option<Pin<Box<dyn Future<Output = ()> + Send>>> =
             watch.is_watched().then(|| Box::pin(watch.expired()) as _);
-        ClientChannel { duplex, expired, timed_out: false }
+        ClientChannel { duplex, expired, timed_out: false, _place: place }
     }
 
     pub(crate) fn handle(&self) -> &Handle {
@@ -114,6 +126,8 @@ pub struct ClientChannel {
     /// Resolves when the channel timed out; polled with reads (only when a timeout applies).
     expired: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     timed_out: bool,
+    /// Its place under `MaxChannels`, given back when it is dropped.
+    _place: Option<Held>,
 }
 
 impl ClientChannel {

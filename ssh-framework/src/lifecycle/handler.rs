@@ -34,6 +34,9 @@ pub(crate) struct ConnectionHandler {
 impl ConnectionHandler {
     pub(crate) fn new(shared: Arc<Shared>, decider: Decider, limits: ConnectionLimits) -> Self {
         let channels = ForwardSlots::new(limits.max_channels.unwrap_or(usize::MAX));
+        // Channels the server opens to the client (X11, the agent) count too.
+        let places = channels.clone();
+        decider.connection().set_channel_places(Box::new(move || places.acquire().map(|slot| Box::new(slot) as _)));
         ConnectionHandler {
             auth: Authentication::new(shared.clone(), decider.clone(), limits.startup, limits.max_auth_tries),
             sessions: Sessions::new(
