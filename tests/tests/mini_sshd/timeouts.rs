@@ -183,3 +183,22 @@ async fn a_session_that_never_starts_a_command_is_closed_after_its_channel_timeo
     assert!(dropped >= closed + Duration::from_millis(1900) && dropped <= closed + Duration::from_secs(3), "dropped after {dropped:?}");
     eprintln!("idle session closed after {closed:?}, connection dropped after {dropped:?} (bounds 2..3 s each)");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_global_channel_timeout_closes_every_channel_once_none_has_traffic() {
+    // Two idle sessions on one connection (OpenSSH's ssh multiplexes them only
+    // with a control master, so russh's client opens both).
+    let sshd = MiniSshd::with_alice_key(&["--channel-timeout", "global=2"]).await;
+    let client = RusshClient::login_key(sshd.addr(), "alice", sshd.key()).await;
+    let started = Instant::now();
+    let mut one = client.exec("exec sleep 30").await;
+    let mut two = client.exec("exec sleep 30").await;
+
+    let (first, second) = tokio::join!(read_to_close(&mut one), read_to_close(&mut two));
+    let closed = started.elapsed();
+    for transcript in [&first, &second] {
+        assert!(!transcript.ending().iter().any(|e| e.starts_with("exit-status")), "closed without an exit status: {transcript:?}");
+    }
+    assert!(closed >= Duration::from_millis(1900) && closed <= Duration::from_secs(3), "closed after {closed:?}");
+    eprintln!("both idle sessions closed by global=2 after {closed:?} (bound 2 s .. 3 s)");
+}
