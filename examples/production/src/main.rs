@@ -102,6 +102,11 @@ async fn main() -> Result<(), BoxError> {
         .limit(MaxSessionsPerUser::new(20))
         // Fewer connections than the default 10,000 for a small machine.
         .limit(MaxConnections::new(2_000))
+        // A dead client (a laptop that went to sleep) is found within about 4 minutes.
+        .keepalive_interval(Some(Duration::from_secs(60)))
+        .keepalive_count_max(3)
+        .layer(private_networks_get_more_sessions())
+        // ANCHOR_END: limits
         // ANCHOR: penalties
         // OpenSSH's penalties, harsher on password guessing, and never for
         // the monitoring host that probes the port every few seconds.
@@ -115,11 +120,6 @@ async fn main() -> Result<(), BoxError> {
         .limit("session:command=1h direct-tcpip=10m".parse::<ChannelTimeout>()?)
         .limit(UnusedConnectionTimeout::new(Duration::from_secs(300)))
         // ANCHOR_END: timeouts
-        // A dead client (a laptop that went to sleep) is found within about 4 minutes.
-        .keepalive_interval(Some(Duration::from_secs(60)))
-        .keepalive_count_max(3)
-        .layer(private_networks_get_more_sessions())
-        // ANCHOR_END: limits
         .listen("0.0.0.0:2222".parse()?)
         .host_key_file("production_host_ed25519_key")
         .build()
