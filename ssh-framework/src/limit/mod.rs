@@ -159,11 +159,25 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        if matches!(request.kind(), RequestKind::Connect) && !Limit::apply(&self.limit, request.connection()) {
-            return Either::Left(ready(Ok(Response::Reject)));
-        }
-        Either::Right(self.inner.call(request))
+        let limit = &self.limit;
+        on_connect(&mut self.inner, request, |connection| Limit::apply(limit, connection))
     }
+}
+
+/// Passes `request` to `inner`, unless it is a `Connect` that `admit`
+/// refuses: then the answer is `Reject` (the framework drops the connection).
+fn on_connect<S>(
+    inner: &mut S,
+    request: Request,
+    admit: impl FnOnce(&Connection) -> bool,
+) -> Either<Ready<Result<Response, S::Error>>, S::Future>
+where
+    S: Service<Request, Response = Response>,
+{
+    if matches!(request.kind(), RequestKind::Connect) && !admit(request.connection()) {
+        return Either::Left(ready(Ok(Response::Reject)));
+    }
+    Either::Right(inner.call(request))
 }
 
 /// Implements `tower::Layer` and [`Limit`] for a limit type.
@@ -279,13 +293,8 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        if matches!(request.kind(), RequestKind::Connect) {
-            let connection = request.connection();
-            if !self.set.0.iter().all(|(_, limit)| limit.apply(connection)) {
-                return Either::Left(ready(Ok(Response::Reject)));
-            }
-        }
-        Either::Right(self.inner.call(request))
+        let set = &self.set;
+        on_connect(&mut self.inner, request, |connection| set.0.iter().all(|(_, limit)| limit.apply(connection)))
     }
 }
 
