@@ -1,7 +1,8 @@
 //! One connection from accept to disconnect: the `Connect` decision (where
-//! the limit layers admit it and set its limits, see `crate::limit`), the handshake and login grace, the russh event loop
-//! driving [`handler::ConnectionHandler`], graceful shutdown, and the
-//! disconnect hook.
+//! the limit layers admit it and set its limits, see `crate::limit`), the
+//! handshake and login grace, the russh event loop driving
+//! [`handler::ConnectionHandler`], the unused-connection and global channel
+//! timeouts, graceful shutdown, and the close and disconnect hooks.
 //!
 //! The pieces of a connection's state live apart: [`auth::Authentication`]
 //! (the authentication state machine), [`sessions::Sessions`] (the session
