@@ -1,9 +1,11 @@
-//! The server's limits, shared by the accept loop, every connection and the
-//! forwarding runtime. Defaults follow OpenSSH's sshd.
+//! The server-wide settings of the builder that are not limit layers (those
+//! are in `crate::limit`): keepalives and the inactivity timeout (russh fixes
+//! them per server), the rejection delay, forwarding policy, and the memory and
+//! file budgets. Defaults follow OpenSSH's sshd where it has one.
 
 use std::time::Duration;
 
-/// The server's limits. Defaults follow OpenSSH's sshd where it has one.
+/// The server-wide settings. Defaults follow OpenSSH's sshd where it has one.
 ///
 /// Memory a client can make the server hold, with the defaults:
 ///
