@@ -59,6 +59,7 @@ pub(crate) type ChannelPlaces = Box<dyn Fn() -> Option<Held> + Send + Sync>;
 pub(crate) struct ConnectionLimits {
     pub(crate) login_grace_time: Option<Duration>,
     pub(crate) max_auth_tries: Option<u32>,
+    pub(crate) max_auth_requests: Option<u32>,
     pub(crate) max_sessions: Option<usize>,
     pub(crate) max_channels: Option<usize>,
     pub(crate) max_listeners: Option<usize>,

@@ -31,9 +31,6 @@ fn advertised(mut set: MethodSet) -> MethodSet {
 
 /// Keyboard-interactive rounds one handler may ask before it is cut off.
 const MAX_PROMPT_ROUNDS: usize = 16;
-/// Authentication requests of any kind on one connection (partial successes and probes
-/// included); past this the client is disconnected. Go's x/crypto uses the same cap.
-const MAX_AUTH_REQUESTS: u32 = 128;
 
 /// The record of one user's attempts; reset when the user name changes.
 #[derive(Default)]
@@ -78,6 +75,8 @@ pub(crate) struct Authentication {
     startup_permit: Option<Held>,
     /// [`MaxAuthTries`](crate::limit::MaxAuthTries); `u32::MAX` when no limit is installed.
     max_auth_tries: u32,
+    /// [`MaxAuthRequests`](crate::limit::MaxAuthRequests); likewise.
+    max_auth_requests: u32,
     /// The method list russh holds: the last one given to it, which it sends
     /// by itself when it refuses a request without asking us (a signed
     /// `publickey` request whose key the probe check refused, a bad signature).
@@ -85,7 +84,8 @@ pub(crate) struct Authentication {
 }
 
 impl Authentication {
-    pub(crate) fn new(shared: Arc<Shared>, decider: Decider, startup_permit: Option<Held>, max_auth_tries: Option<u32>) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, decider: Decider, startup_permit: Option<Held>, limits: (Option<u32>, Option<u32>)) -> Self {
+        let (max_auth_tries, max_auth_requests) = limits;
         Authentication {
             decider,
             record: Record::default(),
@@ -96,6 +96,7 @@ impl Authentication {
             before_auth: None,
             startup_permit,
             max_auth_tries: max_auth_tries.unwrap_or(u32::MAX),
+            max_auth_requests: max_auth_requests.unwrap_or(u32::MAX),
             held: advertised(shared.routes.methods()),
             shared,
         }
@@ -115,7 +116,7 @@ impl Authentication {
             self.record = Record { user: Some(user.to_owned()), ..Record::default() };
         }
         self.requests += 1;
-        if self.requests > MAX_AUTH_REQUESTS {
+        if self.requests > self.max_auth_requests {
             tracing::warn!(parent: self.decider.span(), "too many authentication requests; disconnecting");
             return Err(HandlerError::TooManyAuthRequests);
         }

@@ -38,7 +38,7 @@ impl ConnectionHandler {
         let places = channels.clone();
         decider.connection().set_channel_places(Box::new(move || places.acquire().map(|slot| Box::new(slot) as _)));
         ConnectionHandler {
-            auth: Authentication::new(shared.clone(), decider.clone(), limits.startup, limits.max_auth_tries),
+            auth: Authentication::new(shared.clone(), decider.clone(), limits.startup, (limits.max_auth_tries, limits.max_auth_requests)),
             sessions: Sessions::new(
                 decider.clone(),
                 limits.max_sessions.unwrap_or(usize::MAX),

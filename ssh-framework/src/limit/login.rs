@@ -1,5 +1,6 @@
-//! Limits on the way to a login: how long it may take ([`LoginGraceTime`])
-//! and how many attempts may fail ([`MaxAuthTries`]).
+//! Limits on the way to a login: how long it may take ([`LoginGraceTime`]),
+//! how many attempts may fail ([`MaxAuthTries`]) and how many requests a
+//! connection may send in all ([`MaxAuthRequests`]).
 
 use std::time::Duration;
 
@@ -44,10 +45,8 @@ impl Apply for LoginGraceTime {
 /// (OpenSSH's `MaxAuthTries`; default 6, as OpenSSH).
 ///
 /// Counted across user names; a client's first `none` probe is free, as in
-/// OpenSSH. Independently of it, a connection that sends far more
-/// authentication requests than any honest client (partial-success rounds and
-/// `publickey` probes included) is disconnected
-/// ([`ConnectionErrorKind::TooManyAuthRequests`](crate::ConnectionErrorKind::TooManyAuthRequests)).
+/// OpenSSH. Requests that are not failures (partial-success rounds,
+/// `publickey` probes) are held to [`MaxAuthRequests`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MaxAuthTries(u32);
 
@@ -76,4 +75,41 @@ impl Apply for MaxAuthTries {
     }
 }
 
-super::limit_layer!(LoginGraceTime, MaxAuthTries);
+/// Authentication requests of any kind one connection may send, successes,
+/// partial-success rounds, `publickey` probes and keyboard-interactive answers
+/// included (default 128; OpenSSH has no such cap beyond `MaxAuthTries`).
+///
+/// A client that cycles through keys or methods, or a multi-factor chain that
+/// never ends, fails no counted attempt; this bounds them. Past it the client
+/// is disconnected and the connection ends with
+/// [`ConnectionErrorKind::TooManyAuthRequests`](crate::ConnectionErrorKind::TooManyAuthRequests).
+/// An honest OpenSSH client sends a few per key it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxAuthRequests(u32);
+
+impl MaxAuthRequests {
+    /// At most `n` requests (at least 1).
+    pub fn new(n: u32) -> Self {
+        MaxAuthRequests(n.max(1))
+    }
+
+    /// The number of requests.
+    pub fn get(&self) -> u32 {
+        self.0
+    }
+}
+
+impl Default for MaxAuthRequests {
+    fn default() -> Self {
+        MaxAuthRequests(128)
+    }
+}
+
+impl Apply for MaxAuthRequests {
+    fn apply_limit(&self, connection: &Connection) -> bool {
+        connection.limits().max_auth_requests = Some(self.0);
+        true
+    }
+}
+
+super::limit_layer!(LoginGraceTime, MaxAuthTries, MaxAuthRequests);

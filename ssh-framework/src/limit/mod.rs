@@ -15,6 +15,7 @@
 //! | [`Startups`] | `MaxStartups`, `PerSourceMaxStartups`, `PerSourceNetBlockSize` | `100:30:1000`, no per-source cap, /32 and /128 | `10:30:100`, none, /32 and /128 |
 //! | [`LoginGraceTime`] | `LoginGraceTime` | 120 s | 120 s |
 //! | [`MaxAuthTries`] | `MaxAuthTries` | 6 | 6 |
+//! | [`MaxAuthRequests`] | (none) | 128 | (none) |
 //! | [`MaxSessions`] | `MaxSessions` | 10 | 10 |
 //! | [`MaxChannels`] | (channels per connection) | 256 | 16,384 |
 //! | [`MaxListeners`] | (none) | 16 | (none) |
@@ -80,7 +81,7 @@ use tower::{Layer, Service};
 
 pub use self::channels::{MaxChannels, MaxListeners, MaxSessions, MaxSessionsPerUser};
 pub use self::connections::MaxConnections;
-pub use self::login::{LoginGraceTime, MaxAuthTries};
+pub use self::login::{LoginGraceTime, MaxAuthRequests, MaxAuthTries};
 pub use self::penalty::{ExemptList, IpNet, Overflow, Penalties, PerSourcePenalties};
 pub use self::startups::{MaxStartups, ParseMaxStartupsError, Startups};
 pub use self::timeout::{ChannelTimeout, ParseTimeoutError, UnusedConnectionTimeout};
@@ -237,6 +238,7 @@ impl Default for LimitSet {
         set.insert(Startups::default());
         set.insert(LoginGraceTime::default());
         set.insert(MaxAuthTries::default());
+        set.insert(MaxAuthRequests::default());
         set.insert(MaxSessions::default());
         set.insert(MaxChannels::default());
         set.insert(MaxListeners::default());

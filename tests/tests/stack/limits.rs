@@ -5,7 +5,9 @@
 use std::time::{Duration, Instant};
 
 use russh::ChannelOpenFailure;
-use ssh_framework::limit::{LoginGraceTime, MaxChannels, MaxConnections, MaxSessions, MaxSessionsPerUser};
+use ssh_framework::limit::{
+    LoginGraceTime, MaxAuthRequests, MaxAuthTries, MaxChannels, MaxConnections, MaxSessions, MaxSessionsPerUser,
+};
 use ssh_framework::{Auth, ServerBuilder};
 use ssh_framework_tests::handlers::{Commands, PasswordLogin};
 use ssh_framework_tests::net::{closed_without_data, connect};
@@ -126,4 +128,25 @@ async fn without_limit_removes_a_default_and_limit_replaces_one() {
     let ended = tokio::time::timeout(grace * 3, kept.read_to_end(&mut received)).await;
     assert!(ended.is_err(), "the connection without a grace time ended: {ended:?}");
     assert!(received.starts_with(b"SSH-2.0-"), "{:?}", String::from_utf8_lossy(&received));
+}
+
+#[tokio::test]
+async fn max_auth_requests_disconnects_past_the_cap_whatever_max_auth_tries_allows() {
+    let login = PasswordLogin::new("alice", "pw");
+    let attempts = login.clone();
+    let server = TestServer::start(|b| {
+        b.handlers(login).limit(MaxAuthTries::new(100)).limit(MaxAuthRequests::new(3)).rejection_delay(Duration::ZERO)
+    })
+    .await;
+    let mut client = RusshClient::connect(server.addr()).await;
+    for n in 0..3 {
+        let auth = within("a wrong password", client.handle.authenticate_password("alice", "wrong")).await;
+        assert!(matches!(auth, Ok(ref a) if !a.success()), "attempt {n}: {auth:?}");
+    }
+
+    // The fourth request is past the cap: no answer, the connection ends.
+    let fourth = within("the fourth request", client.handle.authenticate_password("alice", "pw")).await;
+    assert!(fourth.is_err() || fourth.as_ref().is_ok_and(|a| !a.success()), "{fourth:?}");
+    client.disconnected().await;
+    assert_eq!(attempts.attempts().len(), 3, "the handler saw exactly the capped requests: {:?}", attempts.attempts());
 }
