@@ -17,7 +17,8 @@ ensure_venv() {
 # Installs a pinned package into the venv unless it is there: pip_install NAME VERSION.
 pip_install() {
   local installed
-  installed=$("$VENV/bin/pip" show "$1" 2>/dev/null | sed -n 's/^Version: //p')
+  # `pip show` fails for a package not installed yet: that is an empty version.
+  installed=$("$VENV/bin/pip" show "$1" 2>/dev/null | sed -n 's/^Version: //p') || installed=""
   [ "$installed" = "$2" ] || "$VENV/bin/pip" install -q --disable-pip-version-check "$1==$2"
 }
 
