@@ -143,6 +143,14 @@ pub fn public_key(request: &Request) -> Option<crate::keys::PublicKey> {
     }
 }
 
+/// The certificate of a certificate request.
+pub fn certificate(request: &Request) -> Option<crate::keys::Certificate> {
+    match request.kind() {
+        RequestKind::AuthCertificate { certificate, .. } => Some((**certificate).clone()),
+        _ => None,
+    }
+}
+
 /// The name and value of an env request.
 pub fn env(request: &Request) -> (String, String) {
     match request.kind() {

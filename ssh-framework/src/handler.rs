@@ -147,6 +147,8 @@ vocabulary! {
     AuthPassword => "#[auth(password)]", Auth, AnswersAuth;
     /// `#[auth(publickey)]`, after the signature was verified.
     AuthPublicKey => "#[auth(publickey)]", Auth, AnswersAuth;
+    /// `#[auth(certificate)]`, after the certificate was verified.
+    AuthCertificate => "#[auth(certificate)]", Auth, AnswersAuth;
     /// `#[auth(keyboard_interactive)]`.
     AuthKeyboardInteractive => "#[auth(keyboard_interactive)]", Auth, AnswersAuth;
     /// `#[allowed_auths]`: the methods a user may try.
@@ -439,7 +441,7 @@ mod tests {
 
     #[test]
     fn slots_name_their_attribute_and_marker() {
-        assert_eq!(Slot::ALL.len(), 22);
+        assert_eq!(Slot::ALL.len(), 23);
         assert_eq!(Slot::Exec.attribute(), Exec::ATTRIBUTE);
         assert_eq!(Slot::CancelTcpipForward.marker(), "CancelTcpipForward");
     }

@@ -156,6 +156,7 @@ mod limits;
 mod open_files;
 mod quickack;
 pub mod request;
+mod restrictions;
 mod routes;
 pub mod scp;
 mod server;
@@ -169,6 +170,7 @@ pub use crate::connection::Connection;
 pub use crate::error::{BoxError, ConnectionError, ConnectionErrorKind, Error, ErrorKind};
 pub use crate::extensions::Extensions;
 pub use crate::request::{Request, RequestKind, Response};
+pub use crate::restrictions::{OriginalCommand, Restrictions, UnsupportedCertificate};
 pub use crate::routes::{Handlers, RouteConflict, Routes};
 pub use crate::server::{Server, ServerBuilder, ShutdownHandle, load_or_generate_host_key};
 pub use crate::stack::Stack;
@@ -177,9 +179,10 @@ pub use crate::stack::Stack;
 pub use tower;
 
 /// Re-exported key types: [`PublicKey`](keys::PublicKey) for publickey handlers,
+/// [`Certificate`](keys::Certificate) for certificate handlers,
 /// [`PrivateKey`](keys::PrivateKey) for host keys.
 pub mod keys {
-    pub use russh::keys::{PrivateKey, PublicKey, ssh_key};
+    pub use russh::keys::{Certificate, PrivateKey, PublicKey, ssh_key};
 }
 
 pub use ssh_framework_macros::{

@@ -61,6 +61,15 @@ pub enum RequestKind {
         /// The verified key.
         key: russh::keys::PublicKey,
     },
+    /// `publickey` authentication with an OpenSSH user certificate, after
+    /// the client's signature, the certificate's own signature, its validity
+    /// window, its type (user) and its critical options were checked.
+    AuthCertificate {
+        /// The user name.
+        user: String,
+        /// The certificate.
+        certificate: Box<russh::keys::Certificate>,
+    },
     /// `keyboard-interactive` authentication.
     AuthKeyboardInteractive {
         /// The user name.
@@ -124,6 +133,7 @@ impl RequestKind {
             RequestKind::AuthNone { .. } => "auth-none",
             RequestKind::AuthPassword { .. } => "auth-password",
             RequestKind::AuthPublicKey { .. } => "auth-publickey",
+            RequestKind::AuthCertificate { .. } => "auth-certificate",
             RequestKind::AuthKeyboardInteractive { .. } => "auth-keyboard-interactive",
             RequestKind::ChannelOpenSession => "channel-open-session",
             RequestKind::Pty(_) => "pty-req",
@@ -150,6 +160,7 @@ impl RequestKind {
             RequestKind::AuthNone { user }
             | RequestKind::AuthPassword { user, .. }
             | RequestKind::AuthPublicKey { user, .. }
+            | RequestKind::AuthCertificate { user, .. }
             | RequestKind::AuthKeyboardInteractive { user, .. } => Some(user),
             _ => None,
         }
@@ -198,6 +209,11 @@ pub struct Request {
 impl Request {
     pub(crate) fn new(connection: Arc<Connection>, kind: RequestKind) -> Self {
         Request { kind, connection, factors: None, session: None, extensions: Extensions::new(), io: None, prompter: None }
+    }
+
+    /// Replaces what is being decided (a forced command replacing the client's).
+    pub(crate) fn set_kind(&mut self, kind: RequestKind) {
+        self.kind = kind;
     }
 
     pub(crate) fn with_factors(mut self, factors: Factors) -> Self {

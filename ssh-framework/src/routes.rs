@@ -176,6 +176,7 @@ impl Routes {
             (Slot::AuthNone, Method::None),
             (Slot::AuthPassword, Method::Password),
             (Slot::AuthPublicKey, Method::PublicKey),
+            (Slot::AuthCertificate, Method::PublicKey),
             (Slot::AuthKeyboardInteractive, Method::KeyboardInteractive),
         ] {
             if self.table.slots.contains_key(&slot) {
@@ -208,6 +209,7 @@ impl Routes {
             RequestKind::AuthNone { .. } => Slot::AuthNone,
             RequestKind::AuthPassword { .. } => Slot::AuthPassword,
             RequestKind::AuthPublicKey { .. } => Slot::AuthPublicKey,
+            RequestKind::AuthCertificate { .. } => Slot::AuthCertificate,
             RequestKind::AuthKeyboardInteractive { .. } => Slot::AuthKeyboardInteractive,
             RequestKind::ChannelOpenSession => Slot::ChannelSession,
             RequestKind::Pty(_) => Slot::Pty,

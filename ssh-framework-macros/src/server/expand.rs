@@ -62,6 +62,12 @@ fn fixed_value(fixed: Fixed) -> TokenStream {
                 #p::Option::None => return #p::Box::pin(async { #p::Response::Reject }),
             }
         },
+        Fixed::Certificate => quote! {
+            match #p::certificate(&__ssh_framework_req) {
+                #p::Option::Some(__ssh_framework_certificate) => __ssh_framework_certificate,
+                #p::Option::None => return #p::Box::pin(async { #p::Response::Reject }),
+            }
+        },
         Fixed::EnvName => quote!(#p::env(&__ssh_framework_req).0),
         Fixed::EnvValue => quote!(#p::env(&__ssh_framework_req).1),
     }

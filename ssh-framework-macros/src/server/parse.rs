@@ -51,6 +51,7 @@ pub(crate) enum Fixed {
     User,
     Password,
     PublicKey,
+    Certificate,
     EnvName,
     EnvValue,
 }
@@ -62,6 +63,7 @@ impl Fixed {
             Fixed::User => "user: &str",
             Fixed::Password => "password: &str",
             Fixed::PublicKey => "key: &PublicKey",
+            Fixed::Certificate => "certificate: &Certificate",
             Fixed::EnvName => "name: &str",
             Fixed::EnvValue => "value: &str",
         }
@@ -73,12 +75,13 @@ impl Fixed {
             Fixed::User => "`&str`, the user name,",
             Fixed::Password => "`&str`, the password,",
             Fixed::PublicKey => "`&PublicKey`, the verified key,",
+            Fixed::Certificate => "`&Certificate`, the verified certificate,",
             Fixed::EnvName => "`&str`, the variable's name,",
             Fixed::EnvValue => "`&str`, the variable's value,",
         }
     }
 
-    /// Whether `ty` is acceptable. `&str` is checked exactly; for `&PublicKey`
+    /// Whether `ty` is acceptable. `&str` is checked exactly; for `&PublicKey` (and `&Certificate`)
     /// only the reference is, and the type checker compares the pointee (which
     /// may be imported under another name).
     fn accepts(self, ty: &Type) -> bool {
@@ -87,7 +90,7 @@ impl Fixed {
             return false;
         }
         match self {
-            Fixed::PublicKey => true,
+            Fixed::PublicKey | Fixed::Certificate => true,
             _ => matches!(ungroup(&r.elem), Type::Path(p) if p.qself.is_none() && p.path.is_ident("str")),
         }
     }

@@ -91,6 +91,7 @@ pub(crate) const KINDS: &[Spec] = &[
     spec("auth", Some("none"), "AuthNone", AUTH_FIXED, Respond::Auth, ", ...extractors", "Auth"),
     spec("auth", Some("password"), "AuthPassword", &[Fixed::User, Fixed::Password], Respond::Auth, ", ...extractors", "Auth"),
     spec("auth", Some("publickey"), "AuthPublicKey", &[Fixed::User, Fixed::PublicKey], Respond::Auth, ", ...extractors", "Auth"),
+    spec("auth", Some("certificate"), "AuthCertificate", &[Fixed::User, Fixed::Certificate], Respond::Auth, ", ...extractors", "Auth"),
     spec("auth", Some("keyboard_interactive"), "AuthKeyboardInteractive", AUTH_FIXED, Respond::Auth, ", prompter: &mut Prompter, ...extractors", "Auth"),
     Spec { extractors: false, route: Route::AllowedAuths, ..spec("allowed_auths", None, "AllowedAuths", AUTH_FIXED, Respond::Direct, "", "MethodSet") },
     Spec { extractors: false, route: Route::Banner, ..spec("banner", None, "Banner", &[], Respond::Direct, "", "Option<String>") },

@@ -11,7 +11,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use russh::keys::PublicKey;
+use russh::keys::{Certificate, PublicKey};
 use russh::server;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -22,6 +22,7 @@ use super::{Decider, HandlerError, Shared};
 use crate::auth::{Auth, Factors, Method, MethodSet, PromptRound, Prompter};
 use crate::extensions::Extensions;
 use crate::request::{RequestKind, Response};
+use crate::restrictions::Restrictions;
 
 /// `set` as a failure lists it: `none` is never named (RFC 4252 §5.2).
 fn advertised(mut set: MethodSet) -> MethodSet {
@@ -223,6 +224,18 @@ impl Authentication {
 
     /// The common path of `none`, `password` and verified `publickey` attempts.
     async fn attempt(&mut self, method: Method, user: &str, kind: RequestKind) -> Result<server::Auth, HandlerError> {
+        self.attempt_restricted(method, user, kind, None).await
+    }
+
+    /// An attempt that, if it passes, also puts `restrictions` on the login
+    /// (with those an earlier factor put on it).
+    async fn attempt_restricted(
+        &mut self,
+        method: Method,
+        user: &str,
+        kind: RequestKind,
+        restrictions: Option<Restrictions>,
+    ) -> Result<server::Auth, HandlerError> {
         let started = Instant::now();
         self.begin(user)?;
         self.kbd = None;
@@ -231,6 +244,18 @@ impl Authentication {
             return Ok(self.fail(method, allowed, started).await);
         }
         let before = self.decider.connection().extensions();
+        if let Some(restrictions) = restrictions {
+            let connection = self.decider.connection();
+            let combined = match connection.extension::<Restrictions>() {
+                Some(earlier) => earlier.and(&restrictions),
+                None => Some(restrictions),
+            };
+            let Some(combined) = combined else {
+                tracing::info!(parent: self.decider.span(), "two different forced commands; refused");
+                return Ok(self.fail(method, allowed, started).await);
+            };
+            connection.insert_extension(combined);
+        }
         let request = self.decider.request(kind).with_factors(self.record.factors.clone());
         let answer = Self::auth_answer(self.decider.decide(request, self.decider.span()).await);
         Ok(self.conclude(method, user, allowed, answer, started, before).await)
@@ -283,6 +308,40 @@ impl Authentication {
         if !matches!(result, server::Auth::Accept) && !self.record.factors.contains(Method::PublicKey) {
             self.record.rejected_keys.insert(key.clone());
         }
+        Ok(result)
+    }
+
+    /// A signed request with an OpenSSH certificate, whose signature, own
+    /// signature and validity window russh verified. The framework refuses
+    /// what OpenSSH would before any handler: a host certificate, an unknown
+    /// critical option, a `source-address` the peer is not in; then
+    /// `#[auth(certificate)]` decides, and the certificate's restrictions
+    /// travel with the login.
+    pub(crate) async fn certificate(&mut self, user: &str, certificate: &Certificate) -> Result<server::Auth, HandlerError> {
+        // russh's probe and the signed request are one attempt: undo the probe's count.
+        self.requests = self.requests.saturating_sub(1);
+        let span = self.decider.span().clone();
+        let (key_id, serial) = (certificate.key_id(), certificate.serial());
+        let checked = check_certificate(certificate, self.decider.connection().peer_addr().map(|p| p.ip()));
+        let restrictions = match checked {
+            Ok(restrictions) => restrictions,
+            Err(reason) => {
+                tracing::info!(parent: &span, key_id, serial, reason = %reason, "certificate refused");
+                let started = Instant::now();
+                self.begin(user)?;
+                let allowed = self.allowed(user).await;
+                return Ok(self.fail(Method::PublicKey, allowed, started).await);
+            }
+        };
+        self.attempt_key = Some(PublicKey::new(certificate.public_key().clone(), ""));
+        let kind = RequestKind::AuthCertificate { user: user.to_owned(), certificate: Box::new(certificate.clone()) };
+        let result = self.attempt_restricted(Method::PublicKey, user, kind, Some(restrictions)).await;
+        self.attempt_key = None;
+        let result = result?;
+        if matches!(result, server::Auth::Accept) {
+            span.record("certificate", format!("{key_id} serial {serial}"));
+        }
+        tracing::info!(parent: &span, key_id, serial, accepted = matches!(result, server::Auth::Accept), "certificate decided");
         Ok(result)
     }
 
@@ -354,4 +413,30 @@ impl Authentication {
             }
         }
     }
+}
+
+/// What the framework checks of a user certificate before any handler, as
+/// sshd does: its type, its critical options (`force-command` and
+/// `source-address` only), and the peer against `source-address`. The
+/// certificate's restrictions, when it passes.
+fn check_certificate(certificate: &Certificate, peer: Option<std::net::IpAddr>) -> Result<Restrictions, String> {
+    if certificate.cert_type() != russh::keys::ssh_key::certificate::CertType::User {
+        return Err("not a user certificate".into());
+    }
+    let restrictions = Restrictions::from_certificate(certificate).map_err(|e| e.to_string())?;
+    if let Some(list) = certificate.critical_options().get("source-address") {
+        let peer = peer.map(|ip| ip.to_canonical()).ok_or("source-address needs a peer address")?;
+        let mut allowed = false;
+        for entry in list.split(',').map(str::trim) {
+            let net: ipnet::IpNet = match entry.parse::<ipnet::IpNet>() {
+                Ok(net) => net,
+                Err(_) => entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from).map_err(|_| format!("bad source-address `{entry}`"))?,
+            };
+            allowed |= net.contains(&peer);
+        }
+        if !allowed {
+            return Err(format!("source-address {list} does not include {peer}"));
+        }
+    }
+    Ok(restrictions)
 }

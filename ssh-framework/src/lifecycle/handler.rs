@@ -123,6 +123,10 @@ impl server::Handler for ConnectionHandler {
         self.auth.publickey(user, key).await
     }
 
+    async fn auth_openssh_certificate(&mut self, user: &str, certificate: &russh::keys::Certificate) -> Result<server::Auth, Self::Error> {
+        self.auth.certificate(user, certificate).await
+    }
+
     async fn auth_keyboard_interactive<'a>(
         &'a mut self,
         user: &str,

@@ -101,7 +101,16 @@ impl Decider {
     pub(crate) fn decide(&self, request: Request, span: &tracing::Span) -> impl Future<Output = Response> + Send + 'static {
         let name = request.kind().name();
         let stack = self.stack.clone();
+        // What the login's restrictions forbid is refused before any layer sees it.
+        let checked = crate::restrictions::enforce(request);
         async move {
+            let request = match checked {
+                Ok(request) => request,
+                Err(reason) => {
+                    tracing::info!(request = name, reason, "refused by the login's restrictions");
+                    return Response::Reject;
+                }
+            };
             // A handler or layer that panics refuses its request; the connection goes on.
             match AssertUnwindSafe(stack.oneshot(request)).catch_unwind().await {
                 Ok(Ok(response)) => response,
@@ -170,7 +179,7 @@ where
 {
     let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
     let peer_field = peer.map(|p| p.to_string()).unwrap_or_else(|| "-".into());
-    let span = tracing::info_span!("connection", id, peer = %peer_field, user = tracing::field::Empty);
+    let span = tracing::info_span!("connection", id, peer = %peer_field, user = tracing::field::Empty, certificate = tracing::field::Empty);
     let flow = crate::channel::FlowControl::new(
         shared.config.window_size,
         shared.limits.max_channel_buffers_per_connection,
