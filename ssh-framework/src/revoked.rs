@@ -63,9 +63,7 @@ impl fmt::Display for RevokedKeysError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RevokedKeysError::Io(e) => write!(f, "revoked keys: {e}"),
-            RevokedKeysError::Krl => {
-                f.write_str("revoked keys: KRL not supported; give a list of public keys")
-            }
+            RevokedKeysError::Krl => f.write_str("revoked keys: KRL not supported; give a list of public keys"),
             RevokedKeysError::InvalidLine { line, reason } => {
                 write!(f, "revoked keys: line {line}: {reason}")
             }
@@ -133,14 +131,12 @@ impl RevokedKeys {
             return Err(RevokedKeysError::Krl);
         }
         if bytes.len() as u64 > MAX_FILE_LEN {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("file larger than {MAX_FILE_LEN} bytes"),
-            )
-            .into());
+            return Err(
+                io::Error::new(io::ErrorKind::InvalidData, format!("file larger than {MAX_FILE_LEN} bytes")).into()
+            );
         }
-        let text = String::from_utf8(bytes)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "file is not UTF-8"))?;
+        let text =
+            String::from_utf8(bytes).map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "file is not UTF-8"))?;
         Self::parse(&text)
     }
 
@@ -189,7 +185,7 @@ mod tests {
     }
 
     fn public(dir: &Path, name: &str) -> PublicKey {
-        PublicKey::read_openssh_file(&dir.join(name)).unwrap()
+        PublicKey::read_openssh_file(dir.join(name)).unwrap()
     }
 
     /// A CA, a user key certified by it, and another key, made by ssh-keygen.

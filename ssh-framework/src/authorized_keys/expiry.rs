@@ -19,9 +19,7 @@ pub(super) fn parse(value: &str) -> Option<SystemTime> {
     if !matches!(digits.len(), 8 | 12 | 14) || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let field = |at: usize, len: usize| -> i64 {
-        digits.get(at..at + len).map_or(0, |s| s.parse().unwrap_or(0))
-    };
+    let field = |at: usize, len: usize| -> i64 { digits.get(at..at + len).map_or(0, |s| s.parse().unwrap_or(0)) };
     let (year, month, day) = (field(0, 4), field(4, 2), field(6, 2));
     let (hour, minute, second) = (field(8, 2), field(10, 2), field(12, 2));
     // strptime's ranges (a leap second is allowed and rolls over).
@@ -99,7 +97,8 @@ mod tests {
         assert_eq!(parse("200001010000UTC"), at(946_684_800));
         assert_eq!(parse("20240229235959z"), at(1_709_251_199));
         assert_eq!(parse("19700101"), None);
-        for bad in ["2024022", "20240230", "20241301", "20240101246000", "2024-01-01", "", "Z", "+0240101", "20240101é"] {
+        for bad in ["2024022", "20240230", "20241301", "20240101246000", "2024-01-01", "", "Z", "+0240101", "20240101é"]
+        {
             assert_eq!(parse(bad), None, "{bad}");
         }
         assert_eq!(format(UNIX_EPOCH + Duration::from_secs(1_709_251_199)), "20240229235959Z");

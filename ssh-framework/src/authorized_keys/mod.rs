@@ -17,7 +17,6 @@
 //! use ssh_framework::authorized_keys::AuthorizedKeys;
 //!
 //! let file = r#"
-//! # ops laptop, only from the office, no forwarding
 //! from="192.0.2.0/24,!192.0.2.7",restrict,pty ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC97FFrE10b6vzWmyKpmDWWqX3Qp+DrSwd1yuHpJob91 ops@laptop
 //! tunnel="1" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIC97FFrE10b6vzWmyKpmDWWqX3Qp+DrSwd1yuHpJob91
 //! "#;
@@ -26,7 +25,7 @@
 //! assert!(ops.options.allows_pty() && !ops.options.allows_port_forwarding());
 //! assert!(ops.options.from_allows("192.0.2.1".parse().unwrap()));
 //! assert!(!ops.options.from_allows("192.0.2.7".parse().unwrap()));
-//! assert_eq!(keys.errors()[0].line(), 4);
+//! assert_eq!(keys.errors()[0].line(), 3);
 //! assert_eq!(keys.errors()[0].option(), Some("tunnel"));
 //! ```
 
@@ -41,9 +40,7 @@ use std::path::Path;
 use russh::keys::PublicKey;
 use russh::keys::ssh_key::public::KeyData;
 
-pub use self::options::{
-    KeyOptions, MAX_ENVIRONMENT, MAX_PERMITS, OptionError, PermitListen, PermitOpen, PermitPort,
-};
+pub use self::options::{KeyOptions, MAX_ENVIRONMENT, MAX_PERMITS, OptionError, PermitListen, PermitOpen, PermitPort};
 pub use self::pattern::HostPattern;
 
 /// [`AuthorizedKeys::read`] refuses a file larger than this (16 MiB): a
@@ -219,16 +216,12 @@ impl AuthorizedKeys {
     /// The lines that let `key` log in as a plain key (not `cert-authority`),
     /// in file order; sshd takes the first whose options allow the login.
     pub fn matching<'a>(&'a self, key: &'a KeyData) -> impl Iterator<Item = &'a AuthorizedKey> + 'a {
-        self.entries
-            .iter()
-            .filter(move |e| !e.options.cert_authority && e.key.key_data() == key)
+        self.entries.iter().filter(move |e| !e.options.cert_authority && e.key.key_data() == key)
     }
 
     /// The `cert-authority` lines of the CA key `ca`, in file order.
     pub fn authorities<'a>(&'a self, ca: &'a KeyData) -> impl Iterator<Item = &'a AuthorizedKey> + 'a {
-        self.entries
-            .iter()
-            .filter(move |e| e.options.cert_authority && e.key.key_data() == ca)
+        self.entries.iter().filter(move |e| e.options.cert_authority && e.key.key_data() == ca)
     }
 }
 

@@ -154,9 +154,7 @@ impl PermitListen {
         self.port.matches(port)
             && match &self.host {
                 None => true,
-                Some(pattern) => {
-                    wildmatch::WildMatch::new(pattern).matches(&host.to_ascii_lowercase())
-                }
+                Some(pattern) => wildmatch::WildMatch::new(pattern).matches(&host.to_ascii_lowercase()),
             }
     }
 }
@@ -269,8 +267,7 @@ impl KeyOptions {
     /// forwarding on, and no `permitlisten=` or one that matches.
     pub fn permits_listen(&self, host: &str, port: u16) -> bool {
         self.allows_port_forwarding()
-            && (self.permitlisten.is_empty()
-                || self.permitlisten.iter().any(|p| p.matches(host, port)))
+            && (self.permitlisten.is_empty() || self.permitlisten.iter().any(|p| p.matches(host, port)))
     }
 
     /// Parse an options field (the text before the key, no unquoted blank).
@@ -334,8 +331,8 @@ impl KeyOptions {
             "agent-forwarding" => &mut self.agent_forwarding,
             "x11-forwarding" => &mut self.x11_forwarding,
             "user-rc" => &mut self.user_rc,
-            "command" | "principals" | "from" | "expiry-time" | "environment" | "permitopen"
-            | "permitlisten" | "tunnel"
+            "command" | "principals" | "from" | "expiry-time" | "environment" | "permitopen" | "permitlisten"
+            | "tunnel"
                 if !negated =>
             {
                 return Err(OptionError::new(name, "missing value"));
@@ -381,9 +378,7 @@ impl KeyOptions {
             "environment" => {
                 let (var, val) = value
                     .split_once('=')
-                    .filter(|(var, _)| {
-                        !var.is_empty() && var.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-                    })
+                    .filter(|(var, _)| !var.is_empty() && var.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
                     .ok_or(OptionError::new(name, "invalid environment string"))?;
                 if !self.environment.iter().any(|(existing, _)| existing == var) {
                     if self.environment.len() >= MAX_ENVIRONMENT {
@@ -404,11 +399,13 @@ impl KeyOptions {
                     return Err(OptionError::new(name, "too many permission directives"));
                 }
                 let permit = if value.contains(':') {
-                    let (host, port) =
-                        parse_permit(&value).map_err(|reason| OptionError::new(name, reason))?;
+                    let (host, port) = parse_permit(&value).map_err(|reason| OptionError::new(name, reason))?;
                     PermitListen { host: Some(host), port }
                 } else {
-                    PermitListen { host: None, port: parse_port(&value).map_err(|reason| OptionError::new(name, reason))? }
+                    PermitListen {
+                        host: None,
+                        port: parse_port(&value).map_err(|reason| OptionError::new(name, reason))?,
+                    }
                 };
                 self.permitlisten.push(permit);
             }
@@ -447,9 +444,11 @@ fn parse_permit(value: &str) -> Result<(String, PermitPort), &'static str> {
     let (host, port) = if let Some(bracketed) = value.strip_prefix('[') {
         let close = bracketed.find(']').ok_or("invalid permission hostname")?;
         let after = &bracketed[close + 1..];
-        let port = after
-            .strip_prefix([':', '/'])
-            .ok_or(if after.is_empty() { "invalid permission port" } else { "invalid permission hostname" })?;
+        let port = after.strip_prefix([':', '/']).ok_or(if after.is_empty() {
+            "invalid permission port"
+        } else {
+            "invalid permission hostname"
+        })?;
         (&bracketed[..close], port)
     } else {
         let at = value.find([':', '/']).ok_or("invalid permission port")?;

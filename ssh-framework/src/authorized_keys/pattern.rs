@@ -80,9 +80,7 @@ impl HostPattern {
     pub(crate) fn matches(&self, addr: IpAddr, text: &str) -> bool {
         match self {
             HostPattern::Network { net, .. } => net.contains(&addr),
-            HostPattern::Wildcard { pattern, .. } => {
-                wildmatch::WildMatch::new_case_insensitive(pattern).matches(text)
-            }
+            HostPattern::Wildcard { pattern, .. } => wildmatch::WildMatch::new_case_insensitive(pattern).matches(text),
         }
     }
 }

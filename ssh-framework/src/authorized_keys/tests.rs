@@ -154,7 +154,10 @@ fn quotes_and_escapes_as_openssh() {
     assert_eq!(o.command.as_deref(), Some(r#"a, b\tc "d" e\\f \n"#));
     assert_eq!(o.environment, vec![("X".into(), "1 2".into())]);
     // `#` inside an option is not a comment.
-    assert_eq!(options_of(r#"command="echo # not a comment""#).unwrap().command.as_deref(), Some("echo # not a comment"));
+    assert_eq!(
+        options_of(r#"command="echo # not a comment""#).unwrap().command.as_deref(),
+        Some("echo # not a comment")
+    );
     // The first duplicate of an environment name wins, as in OpenSSH.
     let o = options_of(r#"environment="A=1",environment="A=2""#).unwrap();
     assert_eq!(o.environment, vec![("A".into(), "1".into())]);
@@ -305,9 +308,8 @@ fn restrict_turns_everything_off_unless_turned_back_on_after_it() {
 
 #[test]
 fn from_matches_networks_wildcards_and_negations() {
-    let o: KeyOptions = r#"from="192.0.2.0/24,!192.0.2.7,10.*.1.?,2001:db8::/32,!2001:db8::bad,::1,*.example.com""#
-        .parse()
-        .unwrap();
+    let o: KeyOptions =
+        r#"from="192.0.2.0/24,!192.0.2.7,10.*.1.?,2001:db8::/32,!2001:db8::bad,::1,*.example.com""#.parse().unwrap();
     for (addr, allowed) in [
         ("192.0.2.1", true),
         ("192.0.2.255", true),
@@ -351,9 +353,7 @@ fn expired_after_the_named_second() {
 #[test]
 fn permitopen_and_permitlisten_limit_forwarding() {
     let o: KeyOptions =
-        r#"permitopen="db:5432",permitopen="[::1]:*",permitlisten="8080",permitlisten="LOCAL*:9000""#
-            .parse()
-            .unwrap();
+        r#"permitopen="db:5432",permitopen="[::1]:*",permitlisten="8080",permitlisten="LOCAL*:9000""#.parse().unwrap();
     assert!(o.permits_open("db", 5432));
     assert!(!o.permits_open("db", 5433));
     assert!(!o.permits_open("DB", 5432));
@@ -404,13 +404,11 @@ fn permit_port() -> impl Strategy<Value = PermitPort> {
 
 fn host_pattern() -> impl Strategy<Value = HostPattern> {
     prop_oneof![
-        (any::<u32>(), 0u8..=32, any::<bool>()).prop_map(|(a, len, negated)| HostPattern::Network {
-            net: IpNet::new(IpAddr::from(a.to_be_bytes()), len).unwrap().trunc(),
-            negated
+        (any::<u32>(), 0u8..=32, any::<bool>()).prop_map(|(a, len, negated)| {
+            HostPattern::Network { net: IpNet::new(IpAddr::from(a.to_be_bytes()), len).unwrap().trunc(), negated }
         }),
-        (any::<u128>(), 0u8..=128, any::<bool>()).prop_map(|(a, len, negated)| HostPattern::Network {
-            net: IpNet::new(IpAddr::from(a.to_be_bytes()), len).unwrap().trunc(),
-            negated
+        (any::<u128>(), 0u8..=128, any::<bool>()).prop_map(|(a, len, negated)| {
+            HostPattern::Network { net: IpNet::new(IpAddr::from(a.to_be_bytes()), len).unwrap().trunc(), negated }
         }),
         ("[a-z*?][a-z0-9.*?-]{0,10}", any::<bool>())
             .prop_map(|(pattern, negated)| HostPattern::Wildcard { pattern, negated }),
