@@ -142,6 +142,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod auth;
+pub mod authorized_keys;
 pub mod channel;
 mod connection;
 mod error;
@@ -157,6 +158,7 @@ mod open_files;
 mod quickack;
 pub mod request;
 mod restrictions;
+pub mod revoked;
 mod routes;
 pub mod scp;
 mod server;
