@@ -177,9 +177,10 @@ pub use crate::stack::Stack;
 pub use tower;
 
 /// Re-exported key types: [`PublicKey`](keys::PublicKey) for publickey handlers,
-/// [`PrivateKey`](keys::PrivateKey) for host keys.
+/// [`PrivateKey`](keys::PrivateKey) for host keys, [`Certificate`](keys::Certificate)
+/// for host certificates.
 pub mod keys {
-    pub use russh::keys::{PrivateKey, PublicKey, ssh_key};
+    pub use russh::keys::{Certificate, PrivateKey, PublicKey, ssh_key};
 }
 
 pub use ssh_framework_macros::{
