@@ -194,10 +194,10 @@ impl ServerBuilder {
     /// @cert-authority *.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA...
     /// ```
     ///
-    /// On a port other than 22 the client looks the host up as
-    /// `[host1.example.com]:2222`, so the pattern must match that form (e.g.
-    /// `[*.example.com]:2222`); the principals are matched against the bare
-    /// host name.
+    /// On a port other than 22 OpenSSH's `ssh` (9.2 here) takes an
+    /// `@cert-authority` pattern naming the bare host (`*.example.com`) or the
+    /// host and port (`[*.example.com]:2222`); it matches the principals
+    /// against the bare host name.
     pub fn host_certificate_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.host_certificates.push(HostCertificateSource::File(path.into()));
         self

@@ -31,13 +31,11 @@ async fn host_key_and_ca() -> (tempfile::TempDir, ClientKey, ClientKey) {
     (base, host_key, ca)
 }
 
-/// A known_hosts file in `dir` with one line: `@cert-authority` for the
-/// server's host names (on a port other than 22 ssh looks up `[HOST]:PORT`)
-/// and the CA's public key.
-fn known_hosts(dir: &Path, port: u16, ca: &ClientKey) -> PathBuf {
+/// A known_hosts file in `dir` with one line: `@cert-authority HOSTS` and the CA's public key.
+fn known_hosts(dir: &Path, hosts: &str, ca: &ClientKey) -> PathBuf {
     let path = dir.join(format!("known_hosts_{}", ca.path.file_name().unwrap().to_string_lossy()));
     let ca_line = std::fs::read_to_string(ca.public_file()).unwrap();
-    std::fs::write(&path, format!("@cert-authority [127.0.0.1]:{port},[localhost]:{port} {ca_line}")).unwrap();
+    std::fs::write(&path, format!("@cert-authority {hosts} {ca_line}")).unwrap();
     path
 }
 
@@ -47,22 +45,25 @@ async fn openssh_trusting_only_the_host_ca_logs_in_with_strict_host_key_checking
     let cert = sign(&ca, &host_key, &["-h", "-n", "127.0.0.1,localhost", "-V", "-5m:+1h"]).await;
     let flag = format!("--host-certificate={}", cert.display());
     let sshd = MiniSshd::start_in(base, &["--user=bob:pw", &flag]).await;
-    let known = known_hosts(sshd.dir(), sshd.port(), &ca);
 
-    let out = sshd
-        .ssh("bob")
-        .password("pw")
-        .option("StrictHostKeyChecking=yes")
-        .option(&format!("UserKnownHostsFile={}", known.display()))
-        .option("LogLevel=DEBUG")
-        .run("echo certified")
-        .await;
+    // ssh takes the bare host name and, on a port other than 22, `[HOST]:PORT`.
+    for hosts in ["127.0.0.1,localhost".to_owned(), format!("[127.0.0.1]:{}", sshd.port())] {
+        let known = known_hosts(sshd.dir(), &hosts, &ca);
+        let out = sshd
+            .ssh("bob")
+            .password("pw")
+            .option("StrictHostKeyChecking=yes")
+            .option(&format!("UserKnownHostsFile={}", known.display()))
+            .option("LogLevel=DEBUG")
+            .run("echo certified")
+            .await;
 
-    out.ok();
-    assert_eq!(out.stdout_text(), "certified\n");
-    // The certificate, not the plain key, was negotiated and checked against the CA.
-    assert!(out.stderr.contains("Server host certificate: ssh-ed25519-cert-v01@openssh.com"), "{}", out.stderr);
-    assert!(out.stderr.contains("matches the ED25519-CERT host certificate"), "{}", out.stderr);
+        out.ok();
+        assert_eq!(out.stdout_text(), "certified\n", "{hosts}");
+        // The certificate, not the plain key, was negotiated and checked against the CA.
+        assert!(out.stderr.contains("Server host certificate: ssh-ed25519-cert-v01@openssh.com"), "{hosts}: {}", out.stderr);
+        assert!(out.stderr.contains("matches the ED25519-CERT host certificate"), "{hosts}: {}", out.stderr);
+    }
 }
 
 #[tokio::test]
@@ -72,7 +73,7 @@ async fn openssh_trusting_another_ca_refuses_the_host_certificate() {
     let cert = sign(&ca, &host_key, &["-h", "-n", "127.0.0.1,localhost"]).await;
     let flag = format!("--host-certificate={}", cert.display());
     let sshd = MiniSshd::start_in(base, &["--user=bob:pw", &flag]).await;
-    let known = known_hosts(sshd.dir(), sshd.port(), &other_ca);
+    let known = known_hosts(sshd.dir(), "127.0.0.1,localhost", &other_ca);
 
     let out = sshd
         .ssh("bob")
@@ -143,4 +144,20 @@ async fn build_refuses_a_missing_or_garbled_host_certificate() {
     std::fs::write(&garbled, "ssh-ed25519-cert-v01@openssh.com AAAA not-a-certificate\n").unwrap();
     let error = build_error(base.path(), &garbled).await.to_string();
     assert!(error.contains("reading host certificate"), "{error}");
+}
+
+#[tokio::test]
+async fn build_refuses_a_host_certificate_whose_signature_does_not_verify() {
+    use ssh_framework::keys::Certificate;
+    let (base, host_key, ca) = host_key_and_ca().await;
+    let cert = sign(&ca, &host_key, &["-h", "-n", "127.0.0.1"]).await;
+    // The last byte of the blob is the last byte of the CA's ed25519 signature.
+    let mut blob = Certificate::read_file(&cert).unwrap().to_bytes().unwrap();
+    *blob.last_mut().unwrap() ^= 1;
+    let forged = Certificate::from_bytes(&blob).expect("still a well-formed certificate");
+    forged.write_file(&cert).unwrap();
+
+    let error = build_error(base.path(), &cert).await.to_string();
+
+    assert!(error.contains("signature does not verify"), "{error}");
 }
