@@ -17,7 +17,9 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub enum ErrorKind {
     /// An I/O error: binding a listener, reading or writing a host key file.
     Io,
-    /// A host key could not be read, generated or encoded, or none was given.
+    /// A host key could not be read, generated or encoded, or none was given;
+    /// or a host certificate could not be read or cannot be served (a user
+    /// certificate, for none of the host keys, expired, a bad signature).
     HostKey,
     /// Two registered handlers claim the same decision (the source is a
     /// [`RouteConflict`](crate::RouteConflict)).

@@ -181,8 +181,8 @@ pub use crate::stack::Stack;
 pub use tower;
 
 /// Re-exported key types: [`PublicKey`](keys::PublicKey) for publickey handlers,
-/// [`Certificate`](keys::Certificate) for certificate handlers,
-/// [`PrivateKey`](keys::PrivateKey) for host keys.
+/// [`Certificate`](keys::Certificate) for certificate handlers and host
+/// certificates, [`PrivateKey`](keys::PrivateKey) for host keys.
 pub mod keys {
     pub use russh::keys::{Certificate, PrivateKey, PublicKey, ssh_key};
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use russh::keys::{Algorithm, HashAlg, PrivateKey};
+use russh::keys::{Algorithm, Certificate, HashAlg, PrivateKey};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -29,6 +29,11 @@ type LayerFn = Box<dyn FnOnce(Stack) -> Stack + Send>;
 
 enum HostKeySource {
     Key(Box<PrivateKey>),
+    File(PathBuf),
+}
+
+enum HostCertificateSource {
+    Certificate(Box<Certificate>),
     File(PathBuf),
 }
 
@@ -54,6 +59,7 @@ pub struct ServerBuilder {
     layers: Vec<LayerFn>,
     listen: Vec<SocketAddr>,
     host_keys: Vec<HostKeySource>,
+    host_certificates: Vec<HostCertificateSource>,
     limits: Limits,
     limits_set: LimitSet,
     server_id: Option<String>,
@@ -82,6 +88,7 @@ impl Default for ServerBuilder {
             layers: Vec::new(),
             listen: Vec::new(),
             host_keys: Vec::new(),
+            host_certificates: Vec::new(),
             limits: Limits::default(),
             limits_set: LimitSet::default(),
             server_id: None,
@@ -146,6 +153,53 @@ impl ServerBuilder {
     /// its public half beside it as `.pub`), then reused on later starts.
     pub fn host_key_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.host_keys.push(HostKeySource::File(path.into()));
+        self
+    }
+
+    /// Serves an OpenSSH host certificate for one of the host keys (OpenSSH's
+    /// `HostCertificate`; repeatable, one per key). See
+    /// [`host_certificate_file`](ServerBuilder::host_certificate_file).
+    pub fn host_certificate(mut self, certificate: Certificate) -> Self {
+        self.host_certificates.push(HostCertificateSource::Certificate(Box::new(certificate)));
+        self
+    }
+
+    /// Serves the OpenSSH host certificate in `path` (OpenSSH's
+    /// `HostCertificate`; repeatable, one per key), so that clients trusting
+    /// the CA that signed it connect without a trust-on-first-use prompt.
+    ///
+    /// As with sshd, a certificate is served only when named: a `KEY-cert.pub`
+    /// beside a [`host_key_file`](ServerBuilder::host_key_file) is not picked
+    /// up by itself. [`build`](ServerBuilder::build) fails with an [`Error`] of
+    /// kind [`ErrorKind::HostKey`] when the file cannot be read, or the
+    /// certificate is a user certificate, certifies none of the host keys, is
+    /// expired or has a signature that does not verify. Clients see the
+    /// certificate under its algorithm's `-cert-v01@openssh.com` name, offered
+    /// before the plain key.
+    ///
+    /// Sign the host key's public half with a CA key, naming the host names
+    /// clients use as principals (`-V` sets a validity period; without it the
+    /// certificate never expires):
+    ///
+    /// ```text
+    /// ssh-keygen -t ed25519 -f host_ca                  # once: the CA
+    /// ssh-keygen -s host_ca -h -I host1 -n host1.example.com,host1 -V +52w host_ed25519_key.pub
+    /// # writes host_ed25519_key-cert.pub
+    /// ```
+    ///
+    /// and give clients the CA's public key (`host_ca.pub`) in `known_hosts`,
+    /// with the host names (patterns) it may vouch for:
+    ///
+    /// ```text
+    /// @cert-authority *.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA...
+    /// ```
+    ///
+    /// On a port other than 22 OpenSSH's `ssh` (9.2 here) takes an
+    /// `@cert-authority` pattern naming the bare host (`*.example.com`) or the
+    /// host and port (`[*.example.com]:2222`); it matches the principals
+    /// against the bare host name.
+    pub fn host_certificate_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.host_certificates.push(HostCertificateSource::File(path.into()));
         self
     }
 
@@ -373,6 +427,7 @@ impl ServerBuilder {
         if keys.is_empty() {
             return Err(Error::new(ErrorKind::HostKey, "no host key was given (use host_key or host_key_file)"));
         }
+        let certificates = load_host_certificates(self.host_certificates, &keys)?;
         let mut stack = Stack::new(self.routes.clone());
         for layer in self.layers {
             stack = layer(stack);
@@ -384,6 +439,7 @@ impl ServerBuilder {
         // refused before ours is asked): the methods with a handler, never
         // russh's default of every method it knows.
         config.methods = self.routes.methods().to_russh();
+        config.certificates = certificates;
         let mut listeners = Vec::new();
         for addr in &self.listen {
             let listener = TcpListener::bind(addr)
@@ -499,6 +555,66 @@ fn russh_config(
         preferred,
         ..Default::default()
     }
+}
+
+/// Reads the host certificates and checks each one against the host keys and the clock.
+fn load_host_certificates(sources: Vec<HostCertificateSource>, keys: &[PrivateKey]) -> Result<Vec<Certificate>, Error> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let mut certificates = Vec::with_capacity(sources.len());
+    for source in sources {
+        let (certificate, origin) = match source {
+            HostCertificateSource::Certificate(c) => {
+                let origin = format!("host certificate {:?}", c.key_id());
+                (*c, origin)
+            }
+            HostCertificateSource::File(path) => {
+                let origin = format!("host certificate {}", path.display());
+                let certificate =
+                    Certificate::read_file(&path).map_err(|e| Error::with_source(ErrorKind::HostKey, format!("reading {origin}"), e))?;
+                (certificate, origin)
+            }
+        };
+        check_host_certificate(&certificate, keys, now).map_err(|why| Error::new(ErrorKind::HostKey, format!("{origin}: {why}")))?;
+        tracing::info!(
+            key_id = certificate.key_id(),
+            serial = certificate.serial(),
+            principals = ?certificate.valid_principals(),
+            ca = %certificate.signature_key().fingerprint(HashAlg::Sha256),
+            valid_before = certificate.valid_before(),
+            "serving host certificate"
+        );
+        if now < certificate.valid_after() {
+            tracing::warn!(
+                key_id = certificate.key_id(),
+                valid_after = certificate.valid_after(),
+                "host certificate is not valid yet: clients refuse it until then"
+            );
+        }
+        certificates.push(certificate);
+    }
+    Ok(certificates)
+}
+
+/// Why `certificate` cannot be served at unix time `now` beside `keys`, if it cannot.
+fn check_host_certificate(certificate: &Certificate, keys: &[PrivateKey], now: u64) -> Result<(), String> {
+    if !certificate.cert_type().is_host() {
+        return Err("a user certificate, not a host certificate (sign with ssh-keygen -h)".to_owned());
+    }
+    if !keys.iter().any(|k| k.public_key().key_data() == certificate.public_key()) {
+        let certified = certificate.public_key().fingerprint(HashAlg::Sha256);
+        let ours: Vec<String> = keys.iter().map(|k| k.fingerprint(HashAlg::Sha256).to_string()).collect();
+        return Err(format!("certifies key {certified}, which is none of the host keys ({})", ours.join(", ")));
+    }
+    if now >= certificate.valid_before() {
+        return Err(format!("expired (valid before unix time {}, now {now})", certificate.valid_before()));
+    }
+    // ssh-key verifies a signature only together with a trusted CA and a
+    // time: the CA is the one that signed it (whether to trust it is each
+    // client's decision), the time one inside its validity period.
+    let ca = certificate.signature_key().fingerprint(HashAlg::Sha256);
+    certificate
+        .validate_at(now.max(certificate.valid_after()), [&ca])
+        .map_err(|_| "its signature does not verify, or its validity period is empty".to_owned())
 }
 
 /// Reads an OpenSSH private key, or generates and saves an ed25519 key when the file is missing.

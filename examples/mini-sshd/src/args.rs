@@ -27,6 +27,12 @@ pub struct Args {
     #[arg(long, value_name = "PATH", default_value = "./mini-sshd_host_ed25519_key")]
     pub host_key: PathBuf,
 
+    /// An OpenSSH host certificate for the host key, served to clients that trust its CA
+    /// (`@cert-authority` in known_hosts), as sshd's HostCertificate (repeatable; never
+    /// loaded unless named). Make one with `ssh-keygen -s CA -h -I ID -n HOSTNAMES KEY.pub`.
+    #[arg(long = "host-certificate", value_name = "PATH")]
+    pub host_certificates: Vec<PathBuf>,
+
     /// A user who may log in with a password (repeatable).
     #[arg(long = "user", value_name = "NAME:PASSWORD")]
     pub users: Vec<UserSecret>,

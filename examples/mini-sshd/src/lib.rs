@@ -120,6 +120,7 @@ pub async fn build(args: Args) -> Result<(Server, String), BoxError> {
         .rejection_delay(Duration::from_millis(args.rejection_delay_ms))
         // On by default, as in sshd.
         .limit(Penalties::new(args.per_source_penalties.clone().exempt_list(args.per_source_penalty_exempt_list.clone())));
+    let server = args.host_certificates.iter().fold(server, |server, path| server.host_certificate_file(path));
     let server = with_timeouts(server, &args).build().await?;
 
     let addr = server.local_addrs().first().copied().ok_or("the server has no listening address")?;

@@ -4,13 +4,15 @@
 //! timeout: the startup line and host key, each authentication method and the
 //! `--require` chain, exec, the pty, AcceptEnv and sessions at once, the
 //! forwarding flags, (with russh's client) signals and window changes,
-//! admission (`--max-startups`), per-source penalties, the algorithms offered, keepalives, and the
+//! admission (`--max-startups`), per-source penalties, the algorithms offered, keepalives,
+//! host certificates (`--host-certificate`), and the
 //! security regressions of the review (process groups, X11, method lists).
 
 mod admission;
 mod algorithms;
 mod auth;
 mod forwarding;
+mod host_certificate;
 mod keepalive;
 mod penalties;
 mod security;
