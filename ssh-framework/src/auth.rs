@@ -5,6 +5,7 @@
 //! publickey probes without calling any handler, and resets all of it when the
 //! client changes the user name in the middle of authentication (RFC 4252 §5).
 
+pub use crate::user_ca::{CertificateRefusal, TrustedUserCaKeys};
 use std::fmt;
 
 use tokio::sync::{mpsc, oneshot};

@@ -186,6 +186,11 @@ impl Routes {
         set
     }
 
+    /// Whether a `#[auth(certificate)]` handler is registered.
+    pub(crate) fn takes_certificates(&self) -> bool {
+        self.table.slots.contains_key(&Slot::AuthCertificate)
+    }
+
     /// The methods `user` may try: the `#[allowed_auths]` answer, limited to methods with a handler.
     pub(crate) fn allowed_methods(&self, user: &str) -> impl Future<Output = MethodSet> + Send + 'static {
         let with_handler = self.methods();

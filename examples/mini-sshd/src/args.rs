@@ -46,6 +46,17 @@ pub struct Args {
     #[arg(long = "authorized-keys", value_name = "NAME:PATH")]
     pub authorized_keys: Vec<UserFile>,
 
+    /// CA keys trusted to sign user certificates, as sshd's `TrustedUserCAKeys`:
+    /// a file of public keys. A certificate login is allowed for any user name the
+    /// certificate names as a principal (or that --authorized-principals lists).
+    #[arg(long, value_name = "PATH")]
+    pub trusted_user_ca_keys: Option<PathBuf>,
+
+    /// The principals a user's certificate must name instead of the user's own
+    /// name, as sshd's `AuthorizedPrincipalsFile`: one per line (repeatable).
+    #[arg(long = "authorized-principals", value_name = "NAME:PATH", requires = "trusted_user_ca_keys")]
+    pub authorized_principals: Vec<UserFile>,
+
     /// A keyboard-interactive code for a user, asked as "Verification code: " (repeatable).
     #[arg(long = "kbd-interactive", value_name = "NAME:CODE")]
     pub kbd_interactive: Vec<UserSecret>,

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use ssh_framework::extract::{AgentForwarded, Environment, Pty, User};
 use ssh_framework::forward::{Client, Forward, ListenTarget, OpenFailure, TcpTarget, X11Request};
-use ssh_framework::keys::PublicKey;
+use ssh_framework::auth::TrustedUserCaKeys;
+use ssh_framework::keys::{Certificate, PublicKey};
 use ssh_framework::scp::Scp;
 use ssh_framework::sftp::{FsBackend, Sftp};
 use ssh_framework::{Auth, ChannelIo, Command, Connection, ExitStatus, Factors, Method, MethodSet, Prompt, Prompter, PtyRequest};
@@ -88,6 +89,8 @@ pub(crate) struct MiniSshd {
     pub(crate) files: FsBackend,
     /// What may be forwarded.
     pub(crate) forwarding: ForwardingPolicy,
+    /// `--trusted-user-ca-keys`: certificate logins, for any user name a certificate names.
+    pub(crate) certificates: Option<TrustedUserCaKeys>,
 }
 
 impl MiniSshd {
@@ -122,7 +125,21 @@ impl MiniSshd {
     /// chain, or the methods they have credentials for.
     #[allowed_auths]
     async fn allowed_auths(&self, user: &str) -> MethodSet {
-        self.accounts.allowed(user)
+        let mut allowed = self.accounts.allowed(user);
+        if self.certificates.is_some() {
+            allowed.insert(Method::PublicKey);
+        }
+        allowed
+    }
+
+    /// A certificate signed by a `--trusted-user-ca-keys` CA for one of the
+    /// user's principals: a login on its own (it takes no part in `--require` chains).
+    #[auth(certificate)]
+    async fn certificate(&self, user: &str, certificate: &Certificate) -> Auth {
+        match &self.certificates {
+            Some(trusted) => trusted.decide(user, certificate),
+            None => Auth::Reject,
+        }
     }
 
     /// `none` passes only where a `--require` chain starts with it.

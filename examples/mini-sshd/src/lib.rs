@@ -46,6 +46,7 @@ use std::time::Duration;
 
 use rand::RngExt;
 use ssh_framework::limit::ChannelTimeout;
+use ssh_framework::auth::TrustedUserCaKeys;
 use ssh_framework::{Server, ServerBuilder};
 use ssh_framework::forward::PermitOpen;
 use ssh_framework::limit::{MaxConnections, Penalties};
@@ -100,10 +101,22 @@ pub async fn build(args: Args) -> Result<(Server, String), BoxError> {
         x11: args.allow_x11_forwarding,
     };
     tracing::info!(?forwarding, "forwarding");
+    let certificates = match &args.trusted_user_ca_keys {
+        Some(path) => {
+            let mut trusted = TrustedUserCaKeys::read(path).map_err(|e| format!("--trusted-user-ca-keys {}: {e}", path.display()))?;
+            for entry in &args.authorized_principals {
+                trusted = trusted
+                    .principals_file(&entry.user, &entry.path)
+                    .map_err(|e| format!("--authorized-principals {}:{}: {e}", entry.user, entry.path.display()))?;
+            }
+            Some(trusted)
+        }
+        None => None,
+    };
     tracing::info!(penalties = %args.per_source_penalties, exempt = %args.per_source_penalty_exempt_list, "per-source penalties");
 
     let server = Server::builder()
-        .handlers(MiniSshd { accounts, sessions, files, forwarding })
+        .handlers(MiniSshd { accounts, sessions, files, forwarding, certificates })
         .listen(args.listen)
         .host_key_file(&args.host_key)
         .server_id(concat!("mini-sshd_", env!("CARGO_PKG_VERSION")))

@@ -271,7 +271,9 @@ impl Authentication {
     }
 
     /// A probe proves nothing: no handler is called and nothing is recorded.
-    /// Keys not yet rejected for this user get PK_OK so the client signs.
+    /// Keys not yet rejected for this user get PK_OK so the client signs (and,
+    /// with a certificate handler, rejected ones too: the probe of a
+    /// certificate carries only its key).
     ///
     /// russh also asks this of a signed request that no probe preceded, and
     /// if refused here, sends the list it holds instead of ours. So a refusal
@@ -282,7 +284,10 @@ impl Authentication {
         let started = Instant::now();
         self.begin(user)?;
         let allowed = self.allowed(user).await;
-        let refused = !allowed.contains(Method::PublicKey) || self.record.rejected_keys.contains(key);
+        // A probe does not say whether the key comes inside a certificate: with a
+        // certificate handler, a key refused on its own may still be certified.
+        let rejected = self.record.rejected_keys.contains(key) && !self.shared.routes.takes_certificates();
+        let refused = !allowed.contains(Method::PublicKey) || rejected;
         if refused && self.held == advertised(allowed) {
             return Ok(self.fail(Method::PublicKey, allowed, started).await);
         }

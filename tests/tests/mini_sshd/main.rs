@@ -11,6 +11,7 @@
 mod admission;
 mod algorithms;
 mod auth;
+mod certificates;
 mod forwarding;
 mod host_certificate;
 mod keepalive;
