@@ -38,11 +38,13 @@ pub struct Args {
     pub users: Vec<UserSecret>,
 
     /// An OpenSSH authorized_keys file for a user (repeatable; several files per user add up).
-    /// Keys match by key data. Lines with options mini-sshd cannot enforce are skipped:
-    /// any but no-user-rc and the restrictions of forwarding it does not allow anyway
-    /// (no-port-forwarding, permitopen and permitlisten without --allow-tcp-forwarding,
-    /// no-agent-forwarding without --allow-agent-forwarding, no-x11-forwarding without
-    /// --allow-x11-forwarding).
+    /// Keys match by key data; the first line of the key whose `from=` allows the client and
+    /// which has not expired (`expiry-time=`) wins, and its options restrict the login as
+    /// sshd's do (`command=`, `restrict`, `no-pty`, `pty`, `no-port-forwarding`,
+    /// `permitopen=`, `permitlisten=`, ...), within what the other flags allow. Lines with an
+    /// option mini-sshd cannot honour are skipped with a warning: an unknown one,
+    /// `no-touch-required` and `verify-required` (no security-key flags reach it), `environment=`
+    /// without --permit-user-environment, a `permitlisten=` host pattern other than `*`.
     #[arg(long = "authorized-keys", value_name = "NAME:PATH")]
     pub authorized_keys: Vec<UserFile>,
 
@@ -185,6 +187,17 @@ pub struct Args {
     /// installed the client's cookie is added to `ROOT/.Xauthority`, as sshd does.
     #[arg(long)]
     pub allow_x11_forwarding: bool,
+
+    /// A file of revoked public keys (one OpenSSH public key or certificate a line), refused
+    /// whatever authorized_keys says, as sshd's `RevokedKeys`; read once at startup. OpenSSH
+    /// KRL files are not supported (a startup error).
+    #[arg(long, value_name = "PATH")]
+    pub revoked_keys: Option<PathBuf>,
+
+    /// Honour `environment="NAME=value"` in authorized_keys lines, setting the variables in the
+    /// login's sessions, as sshd's `PermitUserEnvironment yes`. Off, such lines are skipped.
+    #[arg(long)]
+    pub permit_user_environment: bool,
 }
 
 /// Checks one `--permit-open` entry the way [`PermitOpen`] will read it.

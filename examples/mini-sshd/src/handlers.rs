@@ -1,16 +1,20 @@
 //! The SSH handlers: every decision mini-sshd makes, as one `#[server]` impl block.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use ssh_framework::extract::{AgentForwarded, Environment, Pty, User};
+use ssh_framework::extract::{AgentForwarded, Environment, Extension, Pty, User};
 use ssh_framework::forward::{Client, Forward, ListenTarget, OpenFailure, TcpTarget, X11Request};
 use ssh_framework::auth::TrustedUserCaKeys;
 use ssh_framework::keys::{Certificate, PublicKey};
 use ssh_framework::scp::Scp;
 use ssh_framework::sftp::{FsBackend, Sftp};
-use ssh_framework::{Auth, ChannelIo, Command, Connection, ExitStatus, Factors, Method, MethodSet, Prompt, Prompter, PtyRequest};
+use ssh_framework::{
+    Auth, ChannelIo, Command, Connection, ExitStatus, Factors, Method, MethodSet, OriginalCommand, Prompt, Prompter, PtyRequest,
+    Restrictions,
+};
 
-use crate::accounts::Accounts;
+use crate::accounts::{Accounts, KeyEnvironment};
 use crate::forwarding::{ForwardingPolicy, SessionForwards};
 use crate::glob;
 use crate::process::{self, Launch};
@@ -109,6 +113,12 @@ impl MiniSshd {
         x11: Option<&X11Request>,
         io: ChannelIo,
     ) -> ExitStatus {
+        let mut env = env;
+        // `environment=` of the login's authorized_keys line (--permit-user-environment):
+        // after the client's variables, which it may replace, before SSH_CLIENT and the like.
+        if let Some(KeyEnvironment(vars)) = client.connection().extension::<KeyEnvironment>() {
+            env.extend(vars);
+        }
         let forwards = SessionForwards::open(client, agent.0, x11, &self.sessions.root, &self.sessions.path).await;
         let mut launch = self.sessions.launch(user, client.connection(), pty, env, command);
         // After the client's variables, which may not replace them, as in sshd.
@@ -133,13 +143,50 @@ impl MiniSshd {
     }
 
     /// A certificate signed by a `--trusted-user-ca-keys` CA for one of the
-    /// user's principals: a login on its own (it takes no part in `--require` chains).
+    /// user's principals, or by a CA of a `cert-authority` line of the user's
+    /// authorized_keys (whose `principals=`, `from=`, `expiry-time=` and other
+    /// options apply, as in sshd): a login on its own (it takes no part in
+    /// `--require` chains). A revoked key or CA (`--revoked-keys`) is refused.
     #[auth(certificate)]
-    async fn certificate(&self, user: &str, certificate: &Certificate) -> Auth {
-        match &self.certificates {
-            Some(trusted) => trusted.decide(user, certificate),
-            None => Auth::Reject,
+    async fn certificate(&self, user: &str, certificate: &Certificate, connection: Arc<Connection>) -> Auth {
+        if self.accounts.revoked().revokes_certificate(certificate) {
+            tracing::info!(user, key_id = certificate.key_id(), "certificate refused: its key or its CA is revoked");
+            return Auth::Reject;
         }
+        if let Some(trusted) = &self.certificates
+            && trusted.check(user, certificate).is_ok()
+        {
+            return Auth::Accept;
+        }
+        let peer = connection.peer_addr().map(|p| p.ip());
+        let named = certificate.valid_principals();
+        for line in self.accounts.authorities(user, certificate.signature_key()) {
+            if let Some(reason) = line.refusal(peer, std::time::SystemTime::now()) {
+                tracing::info!(user, file = %line.file, reason, "cert-authority line passed over");
+                continue;
+            }
+            let principal = match &line.entry.options.principals {
+                Some(allowed) => named.iter().any(|p| allowed.contains(p)),
+                None => named.iter().any(|p| p == user),
+            };
+            if !principal {
+                tracing::info!(user, file = %line.file, "cert-authority line passed over: no principal matches");
+                continue;
+            }
+            // The line's options restrict the login beside the certificate's own.
+            let restrictions = match connection.extension::<Restrictions>() {
+                Some(certificate) => certificate.and(&line.restrictions),
+                None => Some(line.restrictions.clone()),
+            };
+            let Some(restrictions) = restrictions else {
+                tracing::info!(user, "certificate refused: two different forced commands");
+                return Auth::Reject;
+            };
+            connection.insert_extension(restrictions);
+            return Auth::Accept;
+        }
+        tracing::info!(user, key_id = certificate.key_id(), "certificate refused: no trusted CA for this user");
+        Auth::Reject
     }
 
     /// `none` passes only where a `--require` chain starts with it.
@@ -153,10 +200,29 @@ impl MiniSshd {
         self.accounts.decide(user, Method::Password, passed.as_slice(), |a| a.password_is(password))
     }
 
-    /// The key's signature was verified by the framework; only its key data is compared.
+    /// The key's signature was verified by the framework; its key data picks
+    /// the authorized_keys line, whose options (`from=`, `command=`,
+    /// `restrict`, ...) then go with the login as `Restrictions`, enforced by
+    /// the framework on every later request.
     #[auth(publickey)]
-    async fn publickey(&self, user: &str, key: &PublicKey, passed: Factors) -> Auth {
-        self.accounts.decide(user, Method::PublicKey, passed.as_slice(), |a| a.authorizes(key.key_data()))
+    async fn publickey(&self, user: &str, key: &PublicKey, passed: Factors, connection: Arc<Connection>) -> Auth {
+        let peer = connection.peer_addr().map(|p| p.ip());
+        let (auth, line) = self.accounts.publickey(user, key.key_data(), peer, passed.as_slice());
+        let Some(line) = line else { return auth };
+        // With those an earlier factor put on the login, as the framework combines a certificate's.
+        let restrictions = match connection.extension::<Restrictions>() {
+            Some(earlier) => earlier.and(&line.restrictions),
+            None => Some(line.restrictions.clone()),
+        };
+        let Some(restrictions) = restrictions else {
+            tracing::info!(user, "publickey refused: two different forced commands");
+            return Auth::Reject;
+        };
+        connection.insert_extension(restrictions);
+        if !line.environment().is_empty() {
+            connection.insert_extension(KeyEnvironment(line.environment().to_vec()));
+        }
+        auth
     }
 
     /// One hidden prompt. Unknown users are asked too, so the exchange does not reveal who exists.
@@ -271,9 +337,15 @@ impl MiniSshd {
         env: Environment,
         agent: AgentForwarded,
         x11: Option<X11Request>,
+        original: Option<Extension<OriginalCommand>>,
         io: ChannelIo,
     ) -> ExitStatus {
-        self.run(&user, &client, pty.0.as_ref(), env.0, Some(&command), agent, x11.as_ref(), io).await
+        let mut env = env.0;
+        // A forced command ran instead of the client's: the client's, as sshd passes it.
+        if let Some(Extension(OriginalCommand(Some(original)))) = original {
+            env.push(("SSH_ORIGINAL_COMMAND".to_owned(), original));
+        }
+        self.run(&user, &client, pty.0.as_ref(), env, Some(&command), agent, x11.as_ref(), io).await
     }
 }
 

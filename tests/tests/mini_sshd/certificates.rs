@@ -136,3 +136,49 @@ async fn a_certificate_without_permit_pty_gets_no_tty_and_without_port_forwardin
     assert!(out.stderr.contains("administratively prohibited"), "stderr: {}", out.stderr);
     assert!(out.stdout.is_empty());
 }
+
+#[tokio::test]
+async fn a_cert_authority_line_trusts_its_ca_for_that_account_and_its_principals_only() {
+    // A CA no --trusted-user-ca-keys names, trusted by deploy's authorized_keys alone.
+    let base = MiniSshd::base();
+    let team_ca = keygen(base.path(), "team_ca").await;
+    let line = format!("cert-authority,principals=\"ops\" {}", std::fs::read_to_string(team_ca.public_file()).unwrap());
+    let file = base.path().join("deploy_keys");
+    std::fs::write(&file, line).unwrap();
+    let f = Fixture::start(&[], &[&format!("--authorized-keys=deploy:{}", file.display())]).await;
+    let sign_team = |principal: &'static str| {
+        let mut cmd = program("ssh-keygen");
+        cmd.arg("-q").arg("-s").arg(&team_ca.path).args(["-I", "team", "-n", principal, "-V", "-5m:+1h"]).arg(f.alice.public_file());
+        cmd
+    };
+    assert!(within("ssh-keygen -s", sign_team("ops").output()).await.unwrap().status.success());
+    assert_eq!(f.ssh("deploy").run("echo deployed").await.ok().stdout_text(), "deployed\n");
+    // The same certificate for another account, which has no such line.
+    f.ssh("ops").run("true").await.failed();
+    // A principal the line does not list.
+    assert!(within("ssh-keygen -s", sign_team("dev").output()).await.unwrap().status.success());
+    f.ssh("deploy").run("true").await.failed();
+}
+
+#[tokio::test]
+async fn a_revoked_ca_or_a_revoked_key_refuses_the_certificate() {
+    let base = MiniSshd::base();
+    let ca = keygen(base.path(), "ca").await;
+    let alice = keygen(base.path(), "alice").await;
+    for (revoked, what) in [(&ca, "the CA"), (&alice, "the key")] {
+        let file = base.path().join("revoked");
+        std::fs::copy(revoked.public_file(), &file).unwrap();
+        let trusted = format!("--trusted-user-ca-keys={}", ca.public_file().display());
+        let revoked_flag = format!("--revoked-keys={}", file.display());
+        let dir = MiniSshd::base();
+        for name in ["ca", "ca.pub", "alice", "alice.pub"] {
+            std::fs::copy(base.path().join(name), dir.path().join(name)).unwrap();
+        }
+        let sshd = MiniSshd::start_in(dir, &["--user=nobody:unused-password", "--per-source-penalties=no", &trusted, &revoked_flag]).await;
+        let mut cmd = program("ssh-keygen");
+        cmd.arg("-q").arg("-s").arg(&ca.path).args(["-I", "alice-id", "-n", "alice", "-V", "-5m:+1h"]).arg(alice.public_file());
+        assert!(within("ssh-keygen -s", cmd.output()).await.unwrap().status.success());
+        let out = sshd.ssh("alice").identity(&alice.path).option("BatchMode=yes").run("true").await;
+        assert_ne!(out.code, Some(0), "a certificate was accepted with {what} revoked");
+    }
+}

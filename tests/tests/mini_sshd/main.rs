@@ -5,12 +5,14 @@
 //! `--require` chain, exec, the pty, AcceptEnv and sessions at once, the
 //! forwarding flags, (with russh's client) signals and window changes,
 //! admission (`--max-startups`), per-source penalties, the algorithms offered, keepalives,
-//! host certificates (`--host-certificate`), and the
+//! host certificates (`--host-certificate`), authorized_keys options and
+//! `--revoked-keys`, and the
 //! security regressions of the review (process groups, X11, method lists).
 
 mod admission;
 mod algorithms;
 mod auth;
+mod authorized_keys_options;
 mod certificates;
 mod forwarding;
 mod host_certificate;
