@@ -159,7 +159,6 @@ mod quickack;
 pub mod request;
 mod restrictions;
 pub mod revoked;
-mod user_ca;
 mod routes;
 pub mod scp;
 mod server;

@@ -4,11 +4,15 @@
 //! the per-connection record of which methods passed ([`Factors`]), answers
 //! publickey probes without calling any handler, and resets all of it when the
 //! client changes the user name in the middle of authentication (RFC 4252 §5).
+//! [`TrustedUserCaKeys`] is a ready policy for `#[auth(certificate)]`.
 
-pub use crate::user_ca::{CertificateRefusal, TrustedUserCaKeys};
+mod user_ca;
+
 use std::fmt;
 
 use tokio::sync::{mpsc, oneshot};
+
+pub use self::user_ca::{CertificateRefusal, TrustedUserCaKeys};
 
 /// An SSH user authentication method (RFC 4252, RFC 4256).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -7,7 +7,7 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::auth::Auth;
+use super::Auth;
 use crate::keys::ssh_key::public::KeyData;
 use crate::keys::{Certificate, PublicKey};
 use crate::revoked::RevokedKeys;
