@@ -285,6 +285,28 @@ impl Restrictions {
     }
 }
 
+impl crate::connection::Connection {
+    /// Adds `restrictions` to those already on this login, keeping what both
+    /// allow ([`Restrictions::and`]): how a certificate's combine with its
+    /// `authorized_keys` line's, or one factor's with another's. `false`, and
+    /// nothing changes, when both force different commands (sshd then refuses
+    /// the login). Like every extension set during authentication, they are
+    /// rolled back if the attempt is rejected.
+    pub fn restrict(&self, restrictions: Restrictions) -> bool {
+        let combined = match self.extension::<Restrictions>() {
+            Some(earlier) => earlier.and(&restrictions),
+            None => Some(restrictions),
+        };
+        match combined {
+            Some(combined) => {
+                self.insert_extension(combined);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
 /// The host a listen request names, as `permitlisten` compares it: an empty
 /// address is `localhost`, as OpenSSH reads it.
 fn listen_host(address: &str) -> &str {

@@ -31,6 +31,16 @@ impl Captured {
     }
 }
 
+/// Runs `test` on a current-thread runtime, so that a server's tasks run on
+/// this thread under a subscriber capturing what they log at `level`; the
+/// runtime and its tasks (their spans) go before the subscriber does.
+pub fn with_log<F: std::future::Future<Output = ()>>(level: tracing::Level, test: impl FnOnce(Captured) -> F) {
+    let (captured, _guard) = Captured::start(level);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    runtime.block_on(test(captured));
+    drop(runtime);
+}
+
 impl io::Write for Captured {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).extend_from_slice(buf);

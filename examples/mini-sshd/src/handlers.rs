@@ -11,7 +11,6 @@ use ssh_framework::scp::Scp;
 use ssh_framework::sftp::{FsBackend, Sftp};
 use ssh_framework::{
     Auth, ChannelIo, Command, Connection, ExitStatus, Factors, Method, MethodSet, OriginalCommand, Prompt, Prompter, PtyRequest,
-    Restrictions,
 };
 
 use crate::accounts::{Accounts, KeyEnvironment};
@@ -174,15 +173,10 @@ impl MiniSshd {
                 continue;
             }
             // The line's options restrict the login beside the certificate's own.
-            let restrictions = match connection.extension::<Restrictions>() {
-                Some(certificate) => certificate.and(&line.restrictions),
-                None => Some(line.restrictions.clone()),
-            };
-            let Some(restrictions) = restrictions else {
+            if !connection.restrict(line.restrictions.clone()) {
                 tracing::info!(user, "certificate refused: two different forced commands");
                 return Auth::Reject;
-            };
-            connection.insert_extension(restrictions);
+            }
             return Auth::Accept;
         }
         tracing::info!(user, key_id = certificate.key_id(), "certificate refused: no trusted CA for this user");
@@ -209,16 +203,11 @@ impl MiniSshd {
         let peer = connection.peer_addr().map(|p| p.ip());
         let (auth, line) = self.accounts.publickey(user, key.key_data(), peer, passed.as_slice());
         let Some(line) = line else { return auth };
-        // With those an earlier factor put on the login, as the framework combines a certificate's.
-        let restrictions = match connection.extension::<Restrictions>() {
-            Some(earlier) => earlier.and(&line.restrictions),
-            None => Some(line.restrictions.clone()),
-        };
-        let Some(restrictions) = restrictions else {
+        // With those an earlier factor put on the login.
+        if !connection.restrict(line.restrictions.clone()) {
             tracing::info!(user, "publickey refused: two different forced commands");
             return Auth::Reject;
-        };
-        connection.insert_extension(restrictions);
+        }
         if !line.environment().is_empty() {
             connection.insert_extension(KeyEnvironment(line.environment().to_vec()));
         }

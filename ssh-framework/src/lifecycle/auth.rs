@@ -244,17 +244,11 @@ impl Authentication {
             return Ok(self.fail(method, allowed, started).await);
         }
         let before = self.decider.connection().extensions();
-        if let Some(restrictions) = restrictions {
-            let connection = self.decider.connection();
-            let combined = match connection.extension::<Restrictions>() {
-                Some(earlier) => earlier.and(&restrictions),
-                None => Some(restrictions),
-            };
-            let Some(combined) = combined else {
-                tracing::info!(parent: self.decider.span(), "two different forced commands; refused");
-                return Ok(self.fail(method, allowed, started).await);
-            };
-            connection.insert_extension(combined);
+        if let Some(restrictions) = restrictions
+            && !self.decider.connection().restrict(restrictions)
+        {
+            tracing::info!(parent: self.decider.span(), "two different forced commands; refused");
+            return Ok(self.fail(method, allowed, started).await);
         }
         let request = self.decider.request(kind).with_factors(self.record.factors.clone());
         let answer = Self::auth_answer(self.decider.decide(request, self.decider.span()).await);

@@ -52,13 +52,9 @@ async fn logs_in(sshd: &MiniSshd, key: &ClientKey, options: &[&str]) {
     assert_eq!(out.stdout_text(), "in\n");
 }
 
-/// Runs `test` on a current-thread runtime, so that the server's tasks run on
-/// this thread under a subscriber capturing what it logs at info.
+/// Runs `test` with what the server logs at info.
 fn with_log<F: Future<Output = ()>>(test: impl FnOnce(Captured) -> F) {
-    let (captured, _guard) = Captured::start(tracing::Level::INFO);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(test(captured));
-    drop(runtime);
+    ssh_framework_tests::log::with_log(tracing::Level::INFO, test);
 }
 
 #[test]

@@ -61,14 +61,9 @@ async fn wrong_password(sshd: &MiniSshd, source: &str) {
     assert!(out.stderr.contains("Permission denied"), "{source}: not refused by authentication: {}", out.stderr);
 }
 
-/// Runs `test` on a current-thread runtime, so that the server's tasks run on
-/// this thread under the scoped subscriber, with what the server logs at info;
-/// the runtime and its tasks (their spans) go before the subscriber does.
+/// Runs `test` with what the server logs at info.
 fn with_log<F: Future<Output = ()>>(test: impl FnOnce(Captured) -> F) {
-    let (captured, _guard) = Captured::start(tracing::Level::INFO);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    runtime.block_on(test(captured));
-    drop(runtime);
+    ssh_framework_tests::log::with_log(tracing::Level::INFO, test);
 }
 
 #[test]
