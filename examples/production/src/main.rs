@@ -5,12 +5,16 @@
 //! more room, logs at `info` by default, and a graceful stop on SIGTERM.
 //! Keys allowed to log in are read from `./authorized_keys` (OpenSSH's
 //! format); try it with `cp ~/.ssh/id_ed25519.pub authorized_keys` and
-//! `ssh -p 2222 127.0.0.1 uptime`.
+//! `ssh -p 2222 127.0.0.1 uptime`. Certificates signed by a CA in
+//! `./trusted_user_ca_keys` log in too, and `./production_host_ed25519_key-cert.pub`,
+//! when present, is served as the host certificate (see the book's
+//! "Certificates" chapter).
 
 use std::net::IpAddr;
 use std::time::Duration;
 
-use ssh_framework::keys::PublicKey;
+use ssh_framework::auth::TrustedUserCaKeys;
+use ssh_framework::keys::{Certificate, PublicKey};
 use ssh_framework::keys::ssh_key::authorized_keys::AuthorizedKeys;
 use ssh_framework::limit::{
     ChannelTimeout, Limit, LoginGraceTime, MaxConnections, MaxSessions, MaxSessionsPerUser, Penalties, PerSourcePenalties,
@@ -21,9 +25,12 @@ use ssh_framework::{Auth, BoxError, ChannelIo, Command, ExitStatus, Request, Req
 use tokio::io::AsyncWriteExt;
 use tracing_subscriber::EnvFilter;
 
-/// The keys that may log in, for any user name.
+// ANCHOR: app
+/// The keys that may log in, for any user name, and the CAs whose
+/// certificates may.
 struct App {
     keys: Vec<PublicKey>,
+    trusted: TrustedUserCaKeys,
 }
 
 #[ssh_framework::server]
@@ -32,6 +39,15 @@ impl App {
     async fn key(&self, _user: &str, key: &PublicKey) -> Auth {
         Auth::from_bool(self.keys.iter().any(|allowed| allowed.key_data() == key.key_data()))
     }
+
+    /// A certificate from a trusted CA naming the user as a principal; the
+    /// framework already checked its signatures, validity, type and critical
+    /// options, and enforces its `force-command` and `permit-*` extensions.
+    #[auth(certificate)]
+    async fn certificate(&self, user: &str, certificate: &Certificate) -> Auth {
+        self.trusted.decide(user, certificate)
+    }
+    // ANCHOR_END: app
 
     #[channel(session)]
     async fn session(&self) -> bool {
@@ -91,9 +107,16 @@ async fn main() -> Result<(), BoxError> {
     tracing_subscriber::fmt().with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into())).init();
     // ANCHOR_END: logging
     let keys = authorized_keys("authorized_keys")?;
+    // ANCHOR: trusted
+    let trusted = match TrustedUserCaKeys::read("trusted_user_ca_keys") {
+        Ok(trusted) => trusted,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => TrustedUserCaKeys::new(),
+        Err(e) => return Err(format!("trusted_user_ca_keys: {e}").into()),
+    };
+    // ANCHOR_END: trusted
     // ANCHOR: limits
     let server = Server::builder()
-        .handlers(App { keys })
+        .handlers(App { keys, trusted })
         // Tighter than the defaults: logins must finish in 30 s, and one
         // address may hold 10 unauthenticated connections at most.
         .limit(LoginGraceTime::new(Duration::from_secs(30)))
@@ -121,9 +144,15 @@ async fn main() -> Result<(), BoxError> {
         .limit(UnusedConnectionTimeout::new(Duration::from_secs(300)))
         // ANCHOR_END: timeouts
         .listen("0.0.0.0:2222".parse()?)
-        .host_key_file("production_host_ed25519_key")
-        .build()
-        .await?;
+        .host_key_file("production_host_ed25519_key");
+    // ANCHOR: host_certificate
+    let server = if std::path::Path::new("production_host_ed25519_key-cert.pub").exists() {
+        server.host_certificate_file("production_host_ed25519_key-cert.pub")
+    } else {
+        server
+    };
+    // ANCHOR_END: host_certificate
+    let server = server.build().await?;
     tracing::info!(addrs = ?server.local_addrs(), fingerprints = ?server.host_key_fingerprints(), "listening");
     // ANCHOR: run
     // SIGTERM or Ctrl-C: stop accepting, let sessions finish for up to 30 s, then disconnect.
