@@ -95,7 +95,7 @@ pub struct ParseError {
 #[non_exhaustive]
 pub enum ParseErrorKind {
     /// An option is unknown, not supported, or malformed.
-    Option(OptionError),
+    InvalidOption(OptionError),
     /// A quote in the options field is not closed.
     UnterminatedQuote,
     /// No key after the options.
@@ -123,7 +123,7 @@ impl ParseError {
     /// The option at fault, when the options were.
     pub fn option(&self) -> Option<&str> {
         match &self.kind {
-            ParseErrorKind::Option(e) => Some(e.option()),
+            ParseErrorKind::InvalidOption(e) => Some(e.option()),
             _ => None,
         }
     }
@@ -133,7 +133,7 @@ impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "line {}: ", self.line)?;
         match &self.kind {
-            ParseErrorKind::Option(e) => write!(f, "{e}"),
+            ParseErrorKind::InvalidOption(e) => write!(f, "{e}"),
             ParseErrorKind::UnterminatedQuote => f.write_str("missing end quote in options"),
             ParseErrorKind::MissingKey => f.write_str("no key after the options"),
             ParseErrorKind::InvalidKey(e) => write!(f, "invalid key: {e}"),
@@ -146,7 +146,7 @@ impl fmt::Display for ParseError {
 impl std::error::Error for ParseError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.kind {
-            ParseErrorKind::Option(e) => Some(e),
+            ParseErrorKind::InvalidOption(e) => Some(e),
             _ => None,
         }
     }
@@ -240,7 +240,7 @@ fn parse_line(line: &str, line_no: usize) -> Result<Option<AuthorizedKey>, Parse
         (KeyOptions::default(), line)
     } else {
         let end = options_end(line).ok_or(ParseErrorKind::UnterminatedQuote)?;
-        let options = KeyOptions::parse(&line[..end]).map_err(ParseErrorKind::Option)?;
+        let options = KeyOptions::parse(&line[..end]).map_err(ParseErrorKind::InvalidOption)?;
         (options, line[end..].trim_start_matches(is_blank))
     };
     let mut fields = rest.splitn(3, is_blank);

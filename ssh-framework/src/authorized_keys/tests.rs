@@ -213,7 +213,7 @@ fn refuses_bad_options_naming_line_and_option() {
         assert_eq!(e.line(), 1, "{options}");
         assert_eq!(e.option(), Some(option), "{options}");
         match e.kind() {
-            ParseErrorKind::Option(o) => assert_eq!(o.reason(), reason, "{options}"),
+            ParseErrorKind::InvalidOption(o) => assert_eq!(o.reason(), reason, "{options}"),
             other => panic!("{options}: {other:?}"),
         }
         assert!(e.to_string().starts_with("line 1: option `"), "{e}");
