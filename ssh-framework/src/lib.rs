@@ -164,6 +164,9 @@ pub mod scp;
 mod server;
 pub mod sftp;
 mod stack;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 pub mod trace;
 
 pub use crate::auth::{Auth, Factors, Method, MethodSet, Prompt, Prompter};

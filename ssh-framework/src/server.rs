@@ -794,12 +794,20 @@ impl Server {
     }
 
     /// Serves one connection over any byte stream (an in-memory duplex in tests,
-    /// a socket accepted elsewhere), returning when it ends.
-    pub async fn serve_connection<S>(&self, stream: S, peer: Option<SocketAddr>) -> Result<(), ConnectionError>
+    /// a socket accepted elsewhere); the future ends with the connection.
+    ///
+    /// The future does not borrow the server, so it can be spawned; it
+    /// follows the server's [`shutdown`](ShutdownHandle::shutdown) like a
+    /// connection from a listener.
+    pub fn serve_connection<S>(
+        &self,
+        stream: S,
+        peer: Option<SocketAddr>,
+    ) -> impl Future<Output = Result<(), ConnectionError>> + Send + 'static
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        lifecycle::serve(self.shared.clone(), stream, peer, None, self.shutdown.subscribe()).await
+        lifecycle::serve(self.shared.clone(), stream, peer, None, self.shutdown.subscribe())
     }
 }
 
