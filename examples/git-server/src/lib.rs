@@ -206,14 +206,14 @@ impl GitHost {
         let requested = match command.argv().as_deref() {
             Ok([_, path]) => path.clone(),
             _ => {
-                tracing::info!(user, fingerprint, command = %command, "refused: not one repository path");
+                tracing::info!(user, %fingerprint, command = %command, "refused: not one repository path");
                 return refuse(&mut io, format!("usage: {} '<repository>.git'", service.name())).await;
             }
         };
         let repo = match RepoPath::parse(&requested) {
             Ok(repo) => repo,
             Err(reason) => {
-                tracing::info!(user, fingerprint, requested, %reason, "refused: invalid repository path");
+                tracing::info!(user, %fingerprint, requested, %reason, "refused: invalid repository path");
                 return refuse(&mut io, format!("invalid repository path {requested:?}: {reason}")).await;
             }
         };
@@ -221,14 +221,14 @@ impl GitHost {
         // Rights come from the access file alone, so a refusal says nothing
         // about whether the repository exists.
         if self.access.right(user, &repo) < Some(needs) {
-            tracing::info!(user, fingerprint, %repo, %needs, service = service.name(), "refused: no access");
+            tracing::info!(user, %fingerprint, %repo, %needs, service = service.name(), "refused: no access");
             return refuse(&mut io, format!("{user} has no {needs} access to {repo}")).await;
         }
         let Some(dir) = self.resolve(&repo).await else {
-            tracing::info!(user, fingerprint, %repo, "refused: no such repository");
+            tracing::info!(user, %fingerprint, %repo, "refused: no such repository");
             return refuse(&mut io, format!("repository {repo} not found")).await;
         };
-        tracing::info!(user, fingerprint, %repo, service = service.name(), "serving");
+        tracing::info!(user, %fingerprint, %repo, service = service.name(), "serving");
         let mut git = tokio::process::Command::new("git");
         git.args(service.git_args()).arg(&dir).env_clear();
         // Only what git needs from the server's environment, and the client's protocol version.
