@@ -130,6 +130,7 @@ impl GitOutput {
     }
 }
 
+// ANCHOR: git_env
 /// Runs `git ARGS` in `cwd`, hermetic: `HOME` is the fixture's empty home, no
 /// system config, no prompts, a fixed author; with `ssh`, the transport is
 /// OpenSSH with the harness's isolation options, batch mode and that key only.
@@ -166,8 +167,9 @@ async fn git_with(cwd: &Path, home: &Path, ssh: Option<(&ClientKey, u16)>, env: 
         }
         command.env("GIT_SSH_COMMAND", line).env("GIT_SSH_VARIANT", "ssh");
     }
+    // ANCHOR_END: git_env
     let joined = args.join(" ");
-    let output = within(&format!("git {joined}"), command.output()).await.expect("running git");
+    let output = within(&format!("git {joined}"), command.output()).await.expect("running git (these tests drive the real git: apt-get install git)");
     GitOutput { args: joined, output }
 }
 
@@ -215,6 +217,7 @@ async fn push_by_a_writer_moves_the_servers_ref() {
     assert_eq!(std::fs::read(f.dir.path().join("again/new.txt")).unwrap(), b"pushed by alice\n");
 }
 
+// ANCHOR: refused_push
 #[tokio::test]
 async fn push_by_a_reader_is_refused_with_the_reason_and_the_ref_stays() {
     let f = Fixture::start().await;
@@ -234,6 +237,7 @@ async fn push_by_a_reader_is_refused_with_the_reason_and_the_ref_stays() {
     assert_eq!(out.stderr.lines().filter(|l| !l.starts_with("Warning:")).collect::<Vec<_>>(), ["bob has no write access to project.git"]);
     assert!(out.stdout.is_empty(), "{out:?}");
 }
+// ANCHOR_END: refused_push
 
 #[tokio::test]
 async fn clone_of_a_repository_the_user_cannot_read_is_refused() {
