@@ -330,3 +330,59 @@ async fn archive_needs_read_and_gives_the_seeded_file() {
         .failed();
     assert!(refused.stderr().contains("bob has no read access to secret.git"), "{}", refused.stderr());
 }
+
+/// The pids of `git upload-pack` processes serving a repository under `root`,
+/// not counting zombies (exited, not yet reaped).
+fn upload_packs_under(root: &Path) -> Vec<u32> {
+    let root = std::fs::canonicalize(root).unwrap();
+    let needle = root.to_string_lossy().into_owned();
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let zombie = std::fs::read_to_string(entry.path().join("stat"))
+            .is_ok_and(|stat| stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')));
+        if cmdline.contains("upload-pack") && cmdline.contains(&needle) && !zombie {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+#[tokio::test]
+async fn git_does_not_outlive_a_client_that_goes_away() {
+    use tokio::io::AsyncReadExt;
+    let f = Fixture::start().await;
+    let ssh = f.ssh(&f.bob);
+    // Protocol v0 (no GIT_PROTOCOL sent): upload-pack advertises its refs, then waits for the client's wants.
+    let mut command = ssh.command("git-upload-pack 'project.git'");
+    command.stdin(std::process::Stdio::piped());
+    let mut client = command.spawn().expect("starting ssh");
+    let mut stdout = client.stdout.take().unwrap();
+    let mut advertised = Vec::new();
+    within("the ref advertisement", async {
+        while !String::from_utf8_lossy(&advertised).contains(&f.seeded) {
+            let mut chunk = [0u8; 4096];
+            let n = stdout.read(&mut chunk).await.expect("reading ssh's stdout");
+            assert!(n > 0, "ssh ended before the advertisement: {}", String::from_utf8_lossy(&advertised));
+            advertised.extend_from_slice(&chunk[..n]);
+        }
+    })
+    .await;
+    let running = upload_packs_under(&f.root);
+    assert_eq!(running.len(), 1, "one git upload-pack while the client waits: {running:?}");
+
+    client.kill().await.expect("killing ssh");
+    // /proc is polled: another process's exit is no event this process can await.
+    let started = std::time::Instant::now();
+    within("git upload-pack to end after its client went away", async {
+        while !upload_packs_under(&f.root).is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    let gone = started.elapsed();
+    eprintln!("git upload-pack gone {gone:?} after the client was killed");
+    assert!(gone < std::time::Duration::from_secs(5), "git ran on for {gone:?} after its client went away");
+}
