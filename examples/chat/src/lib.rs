@@ -251,10 +251,13 @@ async fn chat(room: &Room, mut me: Membership, cols: u32, io: ChannelIo) -> std:
                         next = me.lines.try_recv().ok().map(Ok);
                     }
                 }
+                if out.is_empty() {
+                    continue;
+                }
             }
             Some(event) = events.recv() => {
                 if let ChannelEvent::WindowChange(size) = event {
-                    screen.cols = size.cols;
+                    screen.cols = Screen::width(size.cols);
                 }
             }
         }
@@ -321,7 +324,12 @@ struct Screen {
 
 impl Screen {
     fn new(name: String, cols: u32) -> Self {
-        Screen { prompt: format!("{name}> "), cols }
+        Screen { prompt: format!("{name}> "), cols: Self::width(cols) }
+    }
+
+    /// A client without a terminal of its own (`ssh -tt` from a script) asks for 0 columns: assume 80.
+    fn width(cols: u32) -> u32 {
+        if cols == 0 { 80 } else { cols }
     }
 
     /// Clears the prompt line (`\r`, then `ESC [ K`: erase to its end) and
