@@ -24,7 +24,7 @@ use ssh_framework::extract::{Pty, User};
 use ssh_framework::keys::PublicKey;
 use ssh_framework::{Auth, ChannelEvent, ChannelIo, ExitStatus, PtyRequest, WindowSize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use crate::editor::{Action, LineEditor};
 use crate::room::{Line, Membership, Room, Said};
@@ -248,7 +248,12 @@ async fn chat(room: &Room, mut me: Membership, cols: u32, io: ChannelIo) -> std:
                     }
                     batch += 1;
                     if batch < 64 {
-                        next = me.lines.try_recv().ok().map(Ok);
+                        next = match me.lines.try_recv() {
+                            Ok(line) => Some(Ok(line)),
+                            Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+                            Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
+                            Err(TryRecvError::Empty) => None,
+                        };
                     }
                 }
                 if out.is_empty() {

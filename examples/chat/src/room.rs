@@ -71,7 +71,7 @@ struct Allowance {
     at: Instant,
 }
 
-// ANCHOR: join
+// ANCHOR: membership
 /// A session's place in the room: its receiver of new lines, the history it
 /// joined with, and a guard that announces its leaving when dropped (when the
 /// session ends in any way, a panic included).
@@ -87,6 +87,7 @@ pub struct Membership {
     /// The lines said before this session joined, oldest first.
     pub history: Vec<Arc<Line>>,
 }
+// ANCHOR_END: membership
 
 impl Room {
     /// An empty room.
@@ -104,6 +105,7 @@ impl Room {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    // ANCHOR: join
     /// Enters the room as `name` and tells everyone. The history is copied and
     /// the receiver subscribed under the same lock that orders every line, so
     /// a joiner sees each line exactly once: in the history or from the receiver.
@@ -181,11 +183,15 @@ impl Room {
     }
 }
 
+// ANCHOR: leave
+/// Leaving is a `Drop`: however the session ends (`/quit`, Ctrl-D, a dropped
+/// connection, a panic in the body), the others are told.
 impl Drop for Membership {
     fn drop(&mut self) {
         self.room.leave(self.session, &self.name);
     }
 }
+// ANCHOR_END: leave
 
 /// A line refused by the rate limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
