@@ -62,6 +62,10 @@ async fn main() -> Result<(), BoxError> {
         users = users.authorized_keys(&name, path.as_ref()).map_err(|e| format!("{path}: {e}"))?;
     }
     if users.is_empty() {
+        // Well-known passwords never face a network.
+        if !args.listen.ip().is_loopback() {
+            return Err(format!("{} is not a loopback address: give users with --password or --authorized-keys", args.listen).into());
+        }
         tracing::warn!("no users given: demo users alice (password alice-pw) and bob (bob-pw)");
         users = users.password("alice", "alice-pw").password("bob", "bob-pw");
     }
