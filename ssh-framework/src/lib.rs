@@ -153,6 +153,7 @@ pub mod forward;
 pub mod handler;
 mod lifecycle;
 pub mod limit;
+pub mod middleware;
 mod limits;
 mod open_files;
 mod quickack;
