@@ -174,12 +174,13 @@ pub fn configure(builder: ServerBuilder) -> ServerBuilder {
         .handlers(console)
         // Innermost (added first): runs last, right before the handlers.
         .layer(SessionGaugeLayer::new(running))
-        // Only the console needs a terminal; `ssh host whoami` works without.
-        .layer(RequirePtyLayer::new().on(SessionKinds::SHELL))
         .layer(MotdLayer::new(|request| {
             let user = request.connection().user()?;
             Some(format!("Welcome to the ops console, {user}.\n"))
         }))
+        // Only the console needs a terminal; `ssh host whoami` works without.
+        // Added after MotdLayer, so it runs first: no welcome without a terminal.
+        .layer(RequirePtyLayer::new().on(SessionKinds::SHELL))
         .layer(CatchPanicLayer::new())
         // Deny by default: alice may run anything, everyone `whoami` and `sessions`.
         .layer(

@@ -12,6 +12,7 @@ async fn the_console_needs_a_terminal_and_greets_the_user_on_one() {
     let out = server.ssh("alice").password("alice-pw").run("").await;
     assert_eq!(out.code, Some(1), "{out:?}");
     assert!(out.stderr.contains("this app needs a terminal: connect with `ssh -t`"), "{out:?}");
+    assert!(out.stdout.is_empty(), "no welcome without a terminal: {out:?}");
     // -tt with stdin /dev/null: the console greets, then sees EOF and says bye.
     let out = server.ssh("alice").password("alice-pw").tty().run("").await;
     let text = out.ok().stdout_text();

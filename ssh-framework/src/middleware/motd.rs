@@ -23,6 +23,11 @@ type Text = Arc<dyn Fn(&Request) -> Option<String> + Send + Sync>;
 /// (sent before login, shown by `ssh` on stderr): that is
 /// [`#[banner]`](macro@crate::banner).
 ///
+/// Layers added later run first: add `MotdLayer` before a
+/// [`RequirePtyLayer`](super::RequirePtyLayer) or an
+/// [`AccessControlLayer`](super::AccessControlLayer), so that a session they
+/// answer or refuse gets no welcome.
+///
 /// ```no_run
 /// use ssh_framework::middleware::MotdLayer;
 /// # struct App;
