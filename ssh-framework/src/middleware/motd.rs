@@ -23,10 +23,9 @@ type Text = Arc<dyn Fn(&Request) -> Option<String> + Send + Sync>;
 /// (sent before login, shown by `ssh` on stderr): that is
 /// [`#[banner]`](macro@crate::banner).
 ///
-/// Layers added later run first: add `MotdLayer` before a
-/// [`RequirePtyLayer`](super::RequirePtyLayer) or an
-/// [`AccessControlLayer`](super::AccessControlLayer), so that a session they
-/// answer or refuse gets no welcome.
+/// A refused request gets no message. A session that a layer below answers
+/// itself does: layers added later run first, so add `MotdLayer` before a
+/// [`RequirePtyLayer`](super::RequirePtyLayer) for no welcome without a terminal.
 ///
 /// ```no_run
 /// use ssh_framework::middleware::MotdLayer;
