@@ -628,6 +628,33 @@ impl ChannelIo {
     }
 }
 
+/// Makes more writers on a session channel's stdout and stderr, for the
+/// layers that write to the client besides the handler (see
+/// [`Request::stdout`](crate::Request::stdout)). Each writer is a sender on
+/// the channel's queue with the channel's shared window: no data is copied.
+#[derive(Clone)]
+pub(crate) struct Writers {
+    write: Arc<ChannelWriteHalf<russh::server::Msg>>,
+    activity: Activity,
+}
+
+impl fmt::Debug for Writers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Writers").field("channel", &self.write.id()).finish_non_exhaustive()
+    }
+}
+
+impl Writers {
+    pub(crate) fn new(write: Arc<ChannelWriteHalf<russh::server::Msg>>, activity: Activity) -> Self {
+        Writers { write, activity }
+    }
+
+    /// A new writer on stdout (`ext` `None`) or stderr (`Some(1)`).
+    pub(crate) fn output(&self, ext: Option<u32>) -> Output {
+        Output { inner: Box::pin(self.write.make_writer_ext(ext)), activity: self.activity.clone() }
+    }
+}
+
 /// The stream of [`ChannelEvent`]s of a running channel body.
 #[derive(Debug)]
 pub struct Events(mpsc::Receiver<ChannelEvent>);

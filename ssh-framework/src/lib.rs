@@ -55,8 +55,9 @@
 //! channel open and channel request) is a [`Request`] passing through a
 //! `tower::Service` stack whose innermost service is the [`Routes`] table the
 //! macro fills. Add middleware with [`ServerBuilder::layer`]: `tower`'s
-//! timeouts and limits, [`trace::TraceLayer`], or your own policy, which runs
-//! before any handler; a layer wraps a [`Stack`], and [`tower`] is re-exported
+//! timeouts and limits, [`trace::TraceLayer`], the ready layers of
+//! [`middleware`] (access control, panic recovery, require-a-pty, a message
+//! of the day), or your own policy, which runs before any handler; a layer wraps a [`Stack`], and [`tower`] is re-exported
 //! for writing one. A layer that refuses [`RequestKind::Connect`] drops the
 //! connection before key exchange.
 //!
@@ -153,6 +154,7 @@ pub mod forward;
 pub mod handler;
 mod lifecycle;
 pub mod limit;
+pub mod middleware;
 mod limits;
 mod open_files;
 mod quickack;

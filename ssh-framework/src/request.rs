@@ -11,7 +11,7 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 
 use crate::auth::{Auth, Factors, Prompter};
-use crate::channel::{ChannelIo, Command, PtyRequest, Signal, WindowSize};
+use crate::channel::{ChannelIo, Command, Output, PtyRequest, Signal, WindowSize, Writers};
 use crate::connection::Connection;
 use crate::extensions::Extensions;
 use crate::forward::{Client, Forward, ListenTarget, OpenFailure, TcpTarget, X11Request};
@@ -203,12 +203,13 @@ pub struct Request {
     session: Option<SessionInfo>,
     extensions: Extensions,
     io: Option<ChannelIo>,
+    writers: Option<Writers>,
     prompter: Option<Prompter>,
 }
 
 impl Request {
     pub(crate) fn new(connection: Arc<Connection>, kind: RequestKind) -> Self {
-        Request { kind, connection, factors: None, session: None, extensions: Extensions::new(), io: None, prompter: None }
+        Request { kind, connection, factors: None, session: None, extensions: Extensions::new(), io: None, writers: None, prompter: None }
     }
 
     /// Replaces what is being decided (a forced command replacing the client's).
@@ -221,8 +222,9 @@ impl Request {
         self
     }
 
-    pub(crate) fn with_io(mut self, io: ChannelIo) -> Self {
+    pub(crate) fn with_io(mut self, io: ChannelIo, writers: Writers) -> Self {
         self.io = Some(io);
+        self.writers = Some(writers);
         self
     }
 
@@ -278,6 +280,25 @@ impl Request {
     /// for a layer that serves the request itself.
     pub fn take_io(&mut self) -> Option<ChannelIo> {
         self.io.take()
+    }
+
+    /// A new writer to the client's stdout on the channel of a shell, exec or
+    /// subsystem request, beside the handler's own (`None` on other requests).
+    ///
+    /// For a layer that writes to the client around the handler: a banner
+    /// before the body runs, a message after it ended. Write from the body
+    /// (wrap [`Response::Run`]), not while deciding: a write waits for the
+    /// client's window, and a decision holds up the whole connection. What
+    /// one writer finished writing reaches the client before what another
+    /// writes afterwards; writes in flight at the same time may interleave.
+    pub fn stdout(&self) -> Option<Output> {
+        self.writers.as_ref().map(|w| w.output(None))
+    }
+
+    /// A new writer to the client's stderr (extended data type 1) on the
+    /// channel of a shell, exec or subsystem request; as [`stdout`](Request::stdout).
+    pub fn stderr(&self) -> Option<Output> {
+        self.writers.as_ref().map(|w| w.output(Some(1)))
     }
 
     /// Takes the prompter of a keyboard-interactive request (once).

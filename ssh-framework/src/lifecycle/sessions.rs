@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use super::Decider;
-use crate::channel::{ChannelEvent, ChannelIo, Events, ExitStatus, Stdin};
+use crate::channel::{ChannelEvent, ChannelIo, Events, ExitStatus, Stdin, Writers};
 use crate::request::{ChannelBody, RequestKind, Response, SessionInfo};
 use crate::forward::slots::{ForwardSlot, ForwardSlots};
 use crate::connection::{Held, SessionPlaces};
@@ -328,12 +328,14 @@ impl Sessions {
         let watch = self.decider.connection().channel_watch(&channel_type);
         let activity = watch.activity();
         let stdin = Stdin::new(std::mem::take(&mut channel.early), channel.early_eof, channel.read.take(), flow, activity.clone());
-        let mut io = ChannelIo::new(stdin, &write, Events::new(events_rx), activity);
+        let mut io = ChannelIo::new(stdin, &write, Events::new(events_rx), activity.clone());
+        let write = Arc::new(write);
+        let writers = Writers::new(write.clone(), activity);
         io.open_files = Some(self.open_files.for_user(self.decider.connection().user().unwrap_or_default()));
         channel.events = Some(events_tx);
         let span = channel.span.clone();
         let token = channel.token;
-        let request = self.decider.request(kind).with_session(channel.info.clone()).with_io(io);
+        let request = self.decider.request(kind).with_session(channel.info.clone()).with_io(io, writers);
         let Response::Run(body) = self.decider.decide(request, &span).await else {
             tracing::debug!(parent: &span, "refused");
             let _ = session.channel_failure(id);
@@ -373,7 +375,7 @@ type Slots = (ForwardSlot, Option<Held>);
 /// and the channel closed without an exit status, as OpenSSH does.
 async fn run_body(
     body: ChannelBody,
-    write: ChannelWriteHalf<Msg>,
+    write: Arc<ChannelWriteHalf<Msg>>,
     handle: Option<server::Handle>,
     (finished, slots): (FinishedReport, Option<Slots>),
     watch: ChannelWatch,

@@ -6,6 +6,14 @@
 //! kind, and an event with the outcome and how long the decision took, so a
 //! subscriber sees which layer or handler allowed or refused what.
 //!
+//! An accepted shell, exec or subsystem is logged once more when its body
+//! ends, at `info`: the user, the kind, the command line or subsystem name,
+//! the exit code (`code`) or signal (`signal`) and how long the session ran
+//! (`millis`). A body that ends without an exit status (it panicked, the
+//! client closed the channel, a channel timeout dropped it) is logged as
+//! such. The channel's data is not touched: the layer only wraps the body's
+//! future.
+//!
 //! ```no_run
 //! # struct App;
 //! # #[ssh_framework::server] impl App {}
@@ -18,6 +26,7 @@ mod future;
 mod layer;
 
 pub use self::future::ResponseFuture;
+use self::future::SessionRecord;
 pub use self::layer::TraceLayer;
 
 use std::task::{Context, Poll};
@@ -70,10 +79,11 @@ where
     fn call(&mut self, request: Request) -> Self::Future {
         let kind = request.kind().name();
         let span = tracing::info_span!("request", kind, user = request.kind().auth_user().unwrap_or(""));
+        let session = SessionRecord::of(&request);
         let inner = {
             let _guard = span.enter();
             self.inner.call(request)
         };
-        ResponseFuture::new(inner, span, kind)
+        ResponseFuture::new(inner, span, kind, session)
     }
 }
