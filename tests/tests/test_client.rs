@@ -231,6 +231,7 @@ async fn every_login_method_succeeds_and_fails_as_the_handlers_decide() {
     let mut client = TestClient::connect(&f.server).await.unwrap();
     let wrong = client.login_keyboard_interactive("bob", |_| vec!["bob".into(), "000000".into()]).await.unwrap();
     assert!(!wrong.is_accepted());
+    // ANCHOR: keyboard_interactive
     let mut asked = Vec::new();
     let login = client
         .login_keyboard_interactive("bob", |prompts| {
@@ -241,6 +242,7 @@ async fn every_login_method_succeeds_and_fails_as_the_handlers_decide() {
         .unwrap();
     assert!(login.is_accepted());
     assert_eq!(asked, [("Name: ".to_owned(), true), ("Code: ".to_owned(), false)]);
+    // ANCHOR_END: keyboard_interactive
 }
 
 #[tokio::test]
@@ -425,7 +427,9 @@ async fn the_server_ending_a_connection_is_visible_to_the_test() {
         .build()
         .await
         .unwrap();
-    let client = TestClient::connect(&server).await.unwrap();
+    // ANCHOR: closed
+    let client = TestClient::connect(&server).await.unwrap(); // and never logs in
     let ended = client.closed().await.unwrap().unwrap_err();
     assert_eq!(ended.kind(), ConnectionErrorKind::LoginGraceTimeExceeded, "{ended}");
+    // ANCHOR_END: closed
 }

@@ -260,7 +260,8 @@ impl Process {
         Ok(Output { stdout: self.stdout, stderr: self.stderr, status: self.status })
     }
 
-    /// The terminal's screen as a user would see it now (a [`vt100::Screen`]:
+    /// The terminal's screen as a user would see it now: stdout and stderr,
+    /// as `ssh` writes both to the terminal (a [`vt100::Screen`]:
     /// `contents()`, `cell(row, col)`, `cursor_position()`, `alternate_screen()`, ...).
     ///
     /// # Panics
@@ -348,7 +349,13 @@ impl Process {
                 }
                 self.stdout.extend_from_slice(&data);
             }
-            Some(ChannelMsg::ExtendedData { data, .. }) => self.stderr.extend_from_slice(&data),
+            Some(ChannelMsg::ExtendedData { data, .. }) => {
+                // `ssh` writes both streams to the user's terminal.
+                if let Some(parser) = &mut self.screen {
+                    parser.process(&data);
+                }
+                self.stderr.extend_from_slice(&data);
+            }
             Some(ChannelMsg::ExitStatus { exit_status }) => self.status = Some(ExitStatus::Code(exit_status)),
             Some(ChannelMsg::ExitSignal { signal_name, core_dumped, error_message, .. }) => {
                 self.status = Some(ExitStatus::Signal {
