@@ -28,7 +28,7 @@ use ratatui::widgets::{Block, List, ListState, Paragraph};
 use ssh_framework::authorized_keys::AuthorizedKeys;
 use ssh_framework::extract::{PeerAddr, Pty, User};
 use ssh_framework::keys::PublicKey;
-use ssh_framework::{Auth, ChannelEvent, ChannelIo, ExitStatus, PtyRequest, Server, ServerBuilder, WindowSize};
+use ssh_framework::{Auth, ChannelEvent, ChannelIo, ExitStatus, PtyRequest, WindowSize};
 use subtle::ConstantTimeEq;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -103,11 +103,6 @@ impl Dashboard {
             next_session: AtomicU64::new(0),
             sessions: Mutex::new(BTreeMap::new()),
         }
-    }
-
-    /// A server builder with this dashboard's handlers; add an address and a host key.
-    pub fn into_server(self) -> ServerBuilder {
-        Server::builder().handlers(self)
     }
 
     fn sessions(&self) -> MutexGuard<'_, BTreeMap<u64, SessionInfo>> {
@@ -297,9 +292,18 @@ impl SshBackend {
         execute!(self.output, terminal::EnterAlternateScreen, cursor::Hide, terminal::Clear(terminal::ClearType::All))
     }
 
-    /// Shows the cursor and leaves the alternate screen: the terminal is as before `enter`.
+    /// Clears the screen, shows the cursor and leaves the alternate screen:
+    /// the terminal is as before `enter`. Clearing first matters on
+    /// terminals without an alternate screen, and on tmux after a resize
+    /// (which can carry the alternate screen's rows into the normal one).
     pub fn leave(&mut self) -> io::Result<()> {
-        execute!(self.output, cursor::Show, terminal::LeaveAlternateScreen)
+        execute!(
+            self.output,
+            terminal::Clear(terminal::ClearType::All),
+            cursor::MoveTo(0, 0),
+            cursor::Show,
+            terminal::LeaveAlternateScreen
+        )
     }
 
     /// The bytes written since the last call.

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use example_tui::Dashboard;
-use ssh_framework::BoxError;
+use ssh_framework::{BoxError, Server};
 use ssh_framework::authorized_keys::AuthorizedKeys;
 use tracing_subscriber::EnvFilter;
 
@@ -52,8 +52,8 @@ async fn main() -> Result<(), BoxError> {
         }
         Err(e) => return Err(format!("{}: {e}", args.authorized_keys.display()).into()),
     };
-    let server = Dashboard::new(args.user, args.password, &keys)
-        .into_server()
+    let server = Server::builder()
+        .handlers(Dashboard::new(args.user, args.password, &keys))
         .listen(args.listen)
         .host_key_file(args.host_key)
         .build()
