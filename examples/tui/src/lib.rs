@@ -130,9 +130,9 @@ impl Drop for Listed<'_> {
     }
 }
 
-// ANCHOR: handlers
 #[ssh_framework::server]
 impl Dashboard {
+    // ANCHOR: auth
     /// The demo user's password, compared in constant time.
     #[auth(password)]
     async fn password(&self, user: &str, password: &str) -> Auth {
@@ -146,12 +146,14 @@ impl Dashboard {
     async fn key(&self, _user: &str, key: &PublicKey) -> Auth {
         Auth::from_bool(self.keys.iter().any(|allowed| allowed.key_data() == key.key_data()))
     }
+    // ANCHOR_END: auth
 
     #[channel(session)]
     async fn session(&self) -> bool {
         true
     }
 
+    // ANCHOR: pty
     /// Without this handler every `pty-req` is refused and the shell below
     /// would never see a terminal. The size is bounded when drawing (`MAX_SIZE`).
     #[pty]
@@ -159,13 +161,17 @@ impl Dashboard {
         tracing::debug!(term = %pty.term, cols = pty.size.cols, rows = pty.size.rows, "pty allowed");
         true
     }
+    // ANCHOR_END: pty
 
+    // ANCHOR: window_change
     /// Without this handler resizes are refused and never reach the body.
     #[window_change]
     async fn resize(&self, _size: WindowSize) -> bool {
         true
     }
+    // ANCHOR_END: window_change
 
+    // ANCHOR: shell
     /// The dashboard, on a pty only: `Pty` is `None` when the client asked for none.
     #[shell]
     async fn shell(&self, user: User, Pty(pty): Pty, PeerAddr(peer): PeerAddr, mut io: ChannelIo) -> ExitStatus {
@@ -186,8 +192,8 @@ impl Dashboard {
             }
         }
     }
+    // ANCHOR_END: shell
 }
-// ANCHOR_END: handlers
 
 // ANCHOR: keys
 /// What a key press means to the app.
