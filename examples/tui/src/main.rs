@@ -58,7 +58,8 @@ async fn main() -> Result<(), BoxError> {
         .host_key_file(args.host_key)
         .build()
         .await?;
-    tracing::info!(addrs = ?server.local_addrs(), "listening; try: ssh -t -p {} demo@127.0.0.1", args.listen.port());
+    let port = server.local_addrs().first().map_or(args.listen.port(), |addr| addr.port());
+    tracing::info!(addrs = ?server.local_addrs(), "listening; try: ssh -t -p {port} demo@127.0.0.1");
     server.run().await?;
     Ok(())
 }
