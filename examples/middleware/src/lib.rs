@@ -198,3 +198,13 @@ pub fn configure(builder: ServerBuilder) -> ServerBuilder {
     // ANCHOR_END: layers
 }
 
+// ANCHOR: rules
+/// Rules for a git host, in the order they are checked: the first that
+/// matches decides, and what none matches is refused.
+pub fn git_host_rules() -> AccessControlLayer {
+    AccessControlLayer::new()
+        .deny(Rule::user("guest").exec("git-receive-pack"))
+        .allow(Rule::user("*").exec("git-*"))
+        .allow(Rule::key("SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s").exec("backup"))
+}
+// ANCHOR_END: rules
