@@ -135,7 +135,7 @@ async fn spawn(program: &str, args: &[String], io: ChannelIo) -> std::io::Result
     err?;
     let status = child.wait().await?;
     // A program killed by a signal: 128 + its number, as a shell reports it.
-    let code = status.code().map_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0), |c| c);
+    let code = status.code().unwrap_or_else(|| 128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0));
     Ok(ExitStatus::code(code as u32))
 }
 // ANCHOR_END: spawn
