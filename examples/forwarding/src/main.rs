@@ -102,7 +102,9 @@ impl Forwarding {
 // ANCHOR: main
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt::init();
+    // `info` unless RUST_LOG says otherwise, so a refused request explains itself.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).init();
     // ANCHOR: permit_open
     // Like OpenSSH's `PermitOpen`: exact names as the client sends them, `*` for any port or host.
     let permit_open: PermitOpen = "localhost:8080,127.0.0.1:8080,db.internal:5432".parse()?;

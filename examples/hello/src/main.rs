@@ -41,7 +41,9 @@ impl Hello {
 // ANCHOR: main
 #[tokio::main]
 async fn main() -> Result<(), ssh_framework::Error> {
-    tracing_subscriber::fmt::init();
+    // `info` unless RUST_LOG says otherwise, so a refused request explains itself.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).init();
     let server = Server::builder()
         .handlers(Hello)
         .listen("127.0.0.1:2222".parse().expect("a valid address"))

@@ -66,7 +66,9 @@ impl Dropbox {
 // ANCHOR: main
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt::init();
+    // `info` unless RUST_LOG says otherwise, so a refused request explains itself.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).init();
     std::fs::create_dir_all("dropbox")?;
     let root = FsBackend::open("dropbox")?;
     let server = Server::builder()

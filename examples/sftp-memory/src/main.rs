@@ -41,7 +41,9 @@ impl MemoryFiles {
 
 #[tokio::main]
 async fn main() -> Result<(), ssh_framework::Error> {
-    tracing_subscriber::fmt::init();
+    // `info` unless RUST_LOG says otherwise, so a refused request explains itself.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).init();
     let files = Arc::new(MemoryBackend::new().with_file("/README.txt", b"These files live in memory.\n"));
     let server = Server::builder()
         .handlers(MemoryFiles { files })

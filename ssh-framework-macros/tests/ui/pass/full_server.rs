@@ -12,6 +12,8 @@ use ssh_framework::{
 
 struct App {
     sessions: AtomicU32,
+    /// The keys that may log in as `admin`.
+    admin_keys: Vec<PublicKey>,
 }
 
 #[ssh_framework::server]
@@ -35,8 +37,8 @@ impl App {
 
     #[auth(publickey)]
     async fn key(&self, user: &str, key: &PublicKey, connection: Arc<Connection>) -> Auth {
-        let _ = (key, connection);
-        Auth::from_bool(user == "admin")
+        let _ = connection;
+        Auth::from_bool(user == "admin" && self.admin_keys.iter().any(|k| k.key_data() == key.key_data()))
     }
 
     #[auth(keyboard_interactive)]
@@ -116,7 +118,7 @@ impl App {
 }
 
 fn main() {
-    let app = App { sessions: AtomicU32::new(0) };
+    let app = App { sessions: AtomicU32::new(0), admin_keys: Vec::new() };
     assert_eq!(app.helper(), 0);
     let _builder = Server::builder().handlers(app);
 }
