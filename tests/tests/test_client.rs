@@ -433,3 +433,16 @@ async fn the_server_ending_a_connection_is_visible_to_the_test() {
     assert_eq!(ended.kind(), ConnectionErrorKind::LoginGraceTimeExceeded, "{ended}");
     // ANCHOR_END: closed
 }
+
+#[tokio::test]
+async fn what_the_client_returned_outlives_the_client() {
+    let f = fixture().await;
+    // The client is a temporary: dropped at the end of each statement.
+    let sftp = alice(&f).await.sftp().await.unwrap();
+    sftp.create_dir("kept").await.unwrap();
+    assert!(sftp.try_exists("kept").await.unwrap());
+    let mut shell = alice(&f).await.shell(80, 24).await.unwrap();
+    shell.wait_for("size 80x24").await.unwrap();
+    shell.send("q").await.unwrap();
+    assert!(shell.wait().await.unwrap().success());
+}

@@ -108,7 +108,10 @@ pub fn ed25519_key() -> PrivateKey {
 
 /// An SSH client connected in-process to one connection of a [`Server`].
 ///
-/// See the [module docs](self).
+/// What it returns (a [`Process`], an SFTP client, a [`ForwardStream`])
+/// keeps the connection open after the `TestClient` itself is dropped; the
+/// connection ends when the last of them is gone, or at
+/// [`disconnect`](Self::disconnect). See the [module docs](self).
 pub struct TestClient {
     handle: client::Handle<ClientHandler>,
     forwarded: mpsc::UnboundedReceiver<Forwarded>,
@@ -367,15 +370,6 @@ impl TestClient {
         within(self.timeout, "the session channel open", self.handle.channel_open_session())
             .await?
             .map_err(|e| Error::refused_or(e, "session channel".to_owned()))
-    }
-}
-
-impl Drop for TestClient {
-    fn drop(&mut self) {
-        // The server's side ends with the stream; nothing is left running.
-        if let Some(task) = self.server.take() {
-            task.abort();
-        }
     }
 }
 
