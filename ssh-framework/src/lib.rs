@@ -142,6 +142,27 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+/// The `get_ref`, `get_mut` and `into_inner` of a middleware service whose
+/// wrapped service is its `inner` field, as tower's middleware have them.
+macro_rules! inner_service_accessors {
+    () => {
+        /// The wrapped service.
+        pub fn get_ref(&self) -> &S {
+            &self.inner
+        }
+
+        /// The wrapped service, mutably.
+        pub fn get_mut(&mut self) -> &mut S {
+            &mut self.inner
+        }
+
+        /// Unwraps the inner service.
+        pub fn into_inner(self) -> S {
+            self.inner
+        }
+    };
+}
+
 pub mod auth;
 pub mod authorized_keys;
 pub mod channel;
