@@ -268,7 +268,22 @@ impl tower::Service<Request> for Routes {
                 Box::pin(async { Ok(Response::Accept) })
             }
             None => {
-                tracing::debug!(request = request.kind().name(), "no handler; refused");
+                let name = request.kind().name();
+                match request.kind() {
+                    // Clients send env unasked (OpenSSH's SendEnv) and ignore
+                    // the refusal, and probe methods (`none` first): not worth
+                    // a line per login; a failed login is logged where it is counted.
+                    RequestKind::Env { .. }
+                    | RequestKind::Connect
+                    | RequestKind::AuthNone { .. }
+                    | RequestKind::AuthPassword { .. }
+                    | RequestKind::AuthPublicKey { .. }
+                    | RequestKind::AuthCertificate { .. }
+                    | RequestKind::AuthKeyboardInteractive { .. } => tracing::debug!(request = name, "no handler; refused"),
+                    RequestKind::Exec(command) => tracing::info!(request = name, %command, "no handler; refused"),
+                    RequestKind::Subsystem(subsystem) => tracing::info!(request = name, subsystem, "no handler; refused"),
+                    _ => tracing::info!(request = name, "no handler; refused"),
+                }
                 Box::pin(async { Ok(Response::Reject) })
             }
         }
