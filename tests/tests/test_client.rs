@@ -446,3 +446,44 @@ async fn what_the_client_returned_outlives_the_client() {
     shell.send("q").await.unwrap();
     assert!(shell.wait().await.unwrap().success());
 }
+
+#[tokio::test]
+async fn an_rsa_key_from_ssh_keygen_logs_in_signed_with_sha2() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rsa");
+    let status = ssh_framework_tests::openssh::program("ssh-keygen")
+        .args(["-q", "-t", "rsa", "-b", "2048", "-N", "", "-f"])
+        .arg(&path)
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success());
+    let rsa = PrivateKey::read_openssh_file(&path).unwrap();
+    let app = App { alice_key: rsa.public_key().clone(), user_ca: testing::ed25519_key().public_key().clone(), files: tempfile::tempdir().unwrap() };
+    let server = Server::builder().handlers(app).host_key(testing::ed25519_key()).build().await.unwrap();
+    let mut client = TestClient::connect(&server).await.unwrap();
+    assert!(client.login_key("alice", &rsa).await.unwrap().is_accepted());
+}
+
+#[tokio::test]
+async fn a_process_reports_its_streams_status_and_end_as_they_arrive() {
+    let f = fixture().await;
+    let client = alice(&f).await;
+    let mut process = client.session().exec("cat").await.unwrap();
+    process.send("one ").await.unwrap();
+    process.wait_until(|p| p.stdout() == b"one ").await.unwrap();
+    assert_eq!(process.take_stdout(), b"one ");
+    process.send("two").await.unwrap();
+    process.wait_for("two").await.unwrap();
+    assert_eq!(process.stdout(), b"two", "take_stdout emptied what came before");
+    assert!(process.status().is_none() && !process.is_eof() && !process.is_closed());
+    process.send_eof().await.unwrap();
+    process.wait_until(|p| p.is_eof()).await.unwrap();
+    process.wait_until(|p| p.is_closed()).await.unwrap();
+    assert_eq!(process.status(), Some(&ExitStatus::SUCCESS));
+    assert!(process.stderr().is_empty());
+
+    let mut failing = client.session().exec("fail").await.unwrap();
+    failing.wait_until(|p| !p.stderr().is_empty()).await.unwrap();
+    assert_eq!(failing.stderr(), b"it went wrong\n");
+}
