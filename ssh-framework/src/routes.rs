@@ -273,13 +273,8 @@ impl tower::Service<Request> for Routes {
                     // Clients send env unasked (OpenSSH's SendEnv) and ignore
                     // the refusal, and probe methods (`none` first): not worth
                     // a line per login; a failed login is logged where it is counted.
-                    RequestKind::Env { .. }
-                    | RequestKind::Connect
-                    | RequestKind::AuthNone { .. }
-                    | RequestKind::AuthPassword { .. }
-                    | RequestKind::AuthPublicKey { .. }
-                    | RequestKind::AuthCertificate { .. }
-                    | RequestKind::AuthKeyboardInteractive { .. } => tracing::debug!(request = name, "no handler; refused"),
+                    kind if kind.auth_user().is_some() => tracing::debug!(request = name, "no handler; refused"),
+                    RequestKind::Env { .. } | RequestKind::Connect => tracing::debug!(request = name, "no handler; refused"),
                     RequestKind::Exec(command) => tracing::info!(request = name, %command, "no handler; refused"),
                     RequestKind::Subsystem(subsystem) => tracing::info!(request = name, subsystem, "no handler; refused"),
                     _ => tracing::info!(request = name, "no handler; refused"),

@@ -166,6 +166,13 @@ impl MethodSet {
             .collect();
         russh::MethodSet::from(kinds.as_slice())
     }
+
+    /// The methods of a russh set that this crate knows (the client's view of
+    /// a server's list); the inverse of [`Method::to_russh`].
+    #[cfg(feature = "testing")]
+    pub(crate) fn from_russh(set: &russh::MethodSet) -> Self {
+        Method::ALL.into_iter().filter(|m| set.contains(&m.to_russh())).collect()
+    }
 }
 
 impl FromIterator<Method> for MethodSet {

@@ -93,7 +93,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::auth::{Method, MethodSet, Prompt};
+use crate::auth::{MethodSet, Prompt};
 use crate::error::{BoxError, ConnectionError};
 use crate::server::Server;
 
@@ -398,18 +398,8 @@ impl Login {
     }
 
     fn failure(remaining: &russh::MethodSet, partial: bool) -> Login {
-        let mut set = MethodSet::EMPTY;
-        for kind in remaining.iter() {
-            let method = match kind {
-                russh::MethodKind::None => Method::None,
-                russh::MethodKind::Password => Method::Password,
-                russh::MethodKind::PublicKey => Method::PublicKey,
-                russh::MethodKind::KeyboardInteractive => Method::KeyboardInteractive,
-                _ => continue,
-            };
-            set.insert(method);
-        }
-        if partial { Login::Partial { remaining: set } } else { Login::Refused { remaining: set } }
+        let remaining = MethodSet::from_russh(remaining);
+        if partial { Login::Partial { remaining } } else { Login::Refused { remaining } }
     }
 
     fn from_russh(result: Result<russh::client::AuthResult, russh::Error>) -> Result<Login, Error> {
