@@ -7,10 +7,9 @@ use std::task::{Context, Poll};
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
-use tokio::io::AsyncWriteExt;
 use tower::{Layer, Service};
 
-use super::{Described, SessionKinds, for_terminal, has_pty};
+use super::{Described, SessionKinds, for_terminal, has_pty, tell};
 use crate::channel::ExitStatus;
 use crate::request::{Request, Response};
 
@@ -132,9 +131,7 @@ where
                             "channel handler panicked; told the client"
                         );
                         if let Some(mut stderr) = stderr {
-                            // The client may be gone already; the exit status is all that is left to send.
-                            let _ = stderr.write_all(&message).await;
-                            let _ = stderr.flush().await;
+                            tell(&mut stderr, &message).await;
                         }
                         ExitStatus::Code(code)
                     }

@@ -44,6 +44,9 @@ pub use self::require_pty::{RequirePty, RequirePtyLayer};
 use std::fmt;
 use std::ops::BitOr;
 
+use tokio::io::AsyncWriteExt;
+
+use crate::channel::Output;
 use crate::request::{Request, RequestKind};
 
 /// Which session requests a layer applies to: any union of
@@ -148,6 +151,14 @@ fn for_terminal(text: &str, pty: bool) -> Vec<u8> {
         previous = byte;
     }
     out
+}
+
+/// Writes `text` to the client on `out` (stdout or stderr) and flushes it.
+/// A client that is gone already reads nothing either way, so errors are
+/// ignored: the exit status, or the handler, comes next regardless.
+async fn tell(out: &mut Output, text: &[u8]) {
+    let _ = out.write_all(text).await;
+    let _ = out.flush().await;
 }
 
 /// Whether the session of `request` has a pty.

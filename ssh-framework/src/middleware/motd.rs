@@ -5,10 +5,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_util::future::BoxFuture;
-use tokio::io::AsyncWriteExt;
 use tower::{Layer, Service};
 
-use super::{SessionKinds, for_terminal, has_pty};
+use super::{SessionKinds, for_terminal, has_pty, tell};
 use crate::request::{Request, Response};
 
 type Text = Arc<dyn Fn(&Request) -> Option<String> + Send + Sync>;
@@ -129,8 +128,7 @@ where
             // Written from the body, not while deciding: the write may wait for
             // the client's window, and a decision holds up the connection.
             Ok(Response::Run(Box::pin(async move {
-                let _ = stdout.write_all(&motd).await;
-                let _ = stdout.flush().await;
+                tell(&mut stdout, &motd).await;
                 drop(stdout);
                 body.await
             })))

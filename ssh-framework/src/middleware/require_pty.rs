@@ -5,10 +5,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_util::future::BoxFuture;
-use tokio::io::AsyncWriteExt;
 use tower::{Layer, Service};
 
-use super::{Described, SessionKinds, has_pty};
+use super::{Described, SessionKinds, has_pty, tell};
 use crate::channel::ExitStatus;
 use crate::request::{Request, Response};
 
@@ -124,9 +123,7 @@ where
         // The request (and its channel stream) is dropped here: the handler never sees it.
         drop(request);
         let body = async move {
-            // The client may be gone already; then nobody reads the message anyway.
-            let _ = stderr.write_all(config.message.as_bytes()).await;
-            let _ = stderr.flush().await;
+            tell(&mut stderr, config.message.as_bytes()).await;
             ExitStatus::Code(config.exit_code)
         };
         Box::pin(async move { Ok(Response::Run(Box::pin(body))) })
