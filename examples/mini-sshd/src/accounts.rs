@@ -80,7 +80,7 @@ impl Account {
     pub(crate) fn authorizing(&self, key: &KeyData, peer: Option<IpAddr>, now: SystemTime) -> Option<&AuthorizedLine> {
         self.keys
             .iter()
-            .filter(|line| !line.entry.options.cert_authority && line.entry.key.key_data() == key)
+            .filter(|line| line.entry.names_key(key))
             .find(|line| match line.refusal(peer, now) {
                 None => true,
                 Some(reason) => {
@@ -235,7 +235,7 @@ impl Accounts {
             account
                 .keys
                 .iter()
-                .filter(|line| line.entry.options.cert_authority && line.entry.key.key_data() == ca)
+                .filter(|line| line.entry.names_authority(ca))
                 .collect()
         })
     }

@@ -216,12 +216,24 @@ impl AuthorizedKeys {
     /// The lines that let `key` log in as a plain key (not `cert-authority`),
     /// in file order; sshd takes the first whose options allow the login.
     pub fn matching<'a>(&'a self, key: &'a KeyData) -> impl Iterator<Item = &'a AuthorizedKey> + 'a {
-        self.entries.iter().filter(move |e| !e.options.cert_authority && e.key.key_data() == key)
+        self.entries.iter().filter(move |e| e.names_key(key))
     }
 
     /// The `cert-authority` lines of the CA key `ca`, in file order.
     pub fn authorities<'a>(&'a self, ca: &'a KeyData) -> impl Iterator<Item = &'a AuthorizedKey> + 'a {
-        self.entries.iter().filter(move |e| e.options.cert_authority && e.key.key_data() == ca)
+        self.entries.iter().filter(move |e| e.names_authority(ca))
+    }
+}
+
+impl AuthorizedKey {
+    /// Whether this is a plain-key line (not `cert-authority`) for `key`.
+    pub fn names_key(&self, key: &KeyData) -> bool {
+        !self.options.cert_authority && self.key.key_data() == key
+    }
+
+    /// Whether this is a `cert-authority` line for the CA key `ca`.
+    pub fn names_authority(&self, ca: &KeyData) -> bool {
+        self.options.cert_authority && self.key.key_data() == ca
     }
 }
 
