@@ -187,6 +187,7 @@ pub mod scp;
 mod server;
 pub mod sftp;
 mod stack;
+mod threads;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;

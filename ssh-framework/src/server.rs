@@ -10,13 +10,13 @@ use std::time::Duration;
 
 use russh::keys::{Algorithm, Certificate, HashAlg, PrivateKey};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_util::task::TaskTracker;
 use tower::{Layer, Service};
 
 use crate::connection::Connection;
-use crate::error::{BoxError, ConnectionError, Error, ErrorKind};
+use crate::error::{BoxError, ConnectionError, ConnectionErrorKind, Error, ErrorKind};
 use crate::lifecycle::{self, DisconnectHook, Phase, Shared};
 use crate::limit::{self, LimitSet, MaxStartups};
 use crate::limits::{GatewayPorts, Limits};
@@ -24,6 +24,7 @@ use crate::request::{Request, Response};
 use crate::routes::{Handlers, RouteConflict, Routes};
 use crate::open_files::OpenFiles;
 use crate::stack::Stack;
+use crate::threads::ConnectionThreads;
 
 type LayerFn = Box<dyn FnOnce(Stack) -> Stack + Send>;
 
@@ -65,6 +66,7 @@ pub struct ServerBuilder {
     server_id: Option<String>,
     window_size: u32,
     max_packet_size: u32,
+    connection_threads: Option<usize>,
     on_disconnect: Option<DisconnectHook>,
 }
 
@@ -94,6 +96,7 @@ impl Default for ServerBuilder {
             server_id: None,
             window_size: 8 << 20,
             max_packet_size: 32 << 10,
+            connection_threads: None,
             on_disconnect: None,
         }
     }
@@ -412,6 +415,26 @@ impl ServerBuilder {
         self
     }
 
+    /// The threads that serve connections (default: one per CPU, as
+    /// [`std::thread::available_parallelism`] counts them).
+    ///
+    /// Each connection runs, with every task it spawns (its channel bodies
+    /// included), on one of these threads, in a current-thread runtime of
+    /// its own: the tasks of one connection hand each other data without
+    /// waking another thread, as in sshd's one process per connection. A new
+    /// connection goes to the thread serving the fewest. Handlers therefore
+    /// run on these threads, not on the runtime that called
+    /// [`run`](Server::run); what they share with it (channels, locks,
+    /// sockets) works across runtimes as usual.
+    ///
+    /// `0` serves every connection as tasks on the runtime that runs the
+    /// server instead, stealing work among its workers.
+    /// [`Server::serve_connection`] always serves on the caller's runtime.
+    pub fn connection_threads(mut self, n: usize) -> Self {
+        self.connection_threads = Some(n);
+        self
+    }
+
     /// Loads host keys, builds the service stack and binds the listeners.
     pub async fn build(self) -> Result<Server, Error> {
         if let Some(conflict) = self.conflicts.into_iter().next() {
@@ -465,6 +488,9 @@ impl ServerBuilder {
             listeners,
             shutdown,
             tracker: TaskTracker::new(),
+            connection_threads: self
+                .connection_threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)),
         })
     }
 }
@@ -670,6 +696,7 @@ pub struct Server {
     listeners: Vec<TcpListener>,
     shutdown: watch::Sender<Phase>,
     tracker: TaskTracker,
+    connection_threads: usize,
 }
 
 impl fmt::Debug for Server {
@@ -757,16 +784,24 @@ impl Server {
     /// Serves until `signal` completes; then stops accepting, lets sessions end
     /// within `drain`, and disconnects those still open.
     pub async fn run_until(self, signal: impl Future<Output = ()> + Send, drain: Duration) -> Result<(), Error> {
-        let Server { shared, listeners, shutdown, tracker } = self;
+        let Server { shared, listeners, shutdown, tracker, connection_threads } = self;
         if listeners.is_empty() {
             return Err(Error::new(ErrorKind::NoListenAddress, "no listen address was given"));
         }
+        // Dropped last, when this future ends or is dropped: connections still on them end too.
+        let threads = match connection_threads {
+            0 => None,
+            n => Some(Arc::new(
+                ConnectionThreads::start(n)
+                    .map_err(|e| Error::with_source(ErrorKind::Io, "starting the connection threads", e))?,
+            )),
+        };
         let mut accepting = tokio::task::JoinSet::new();
         for listener in listeners {
             let shared = shared.clone();
             let tracker = tracker.clone();
             let shutdown = shutdown.clone();
-            accepting.spawn(accept_loop(listener, shared, tracker, shutdown));
+            accepting.spawn(accept_loop(listener, shared, tracker, shutdown, threads.clone()));
         }
         let mut phase = shutdown.subscribe();
         tokio::select! {
@@ -811,7 +846,13 @@ impl Server {
     }
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tracker: TaskTracker, shutdown: watch::Sender<Phase>) {
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    tracker: TaskTracker,
+    shutdown: watch::Sender<Phase>,
+    threads: Option<Arc<ConnectionThreads>>,
+) {
     loop {
         let (socket, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -824,11 +865,31 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tracker: TaskTr
         };
         let shared = shared.clone();
         let rx = shutdown.subscribe();
-        tracker.spawn(async move {
-            if let Err(error) = lifecycle::serve_tcp(shared, socket, peer, rx).await {
+        let Some(threads) = &threads else {
+            tracker.spawn(async move {
+                if let Err(error) = lifecycle::serve_tcp(shared, socket, peer, rx).await {
+                    tracing::debug!(%error, "connection ended with an error");
+                }
+            });
+            continue;
+        };
+        // The socket moves to the connection's thread and registers with its runtime there.
+        let socket = match socket.into_std() {
+            Ok(socket) => socket,
+            Err(error) => {
+                tracing::debug!(%error, %peer, "accepted socket unusable; dropped");
+                continue;
+            }
+        };
+        threads.spawn(tracker.track_future(async move {
+            let served = match TcpStream::from_std(socket) {
+                Ok(socket) => lifecycle::serve_tcp(shared, socket, peer, rx).await,
+                Err(error) => Err(ConnectionError::new(ConnectionErrorKind::Io, Some(error.into()))),
+            };
+            if let Err(error) = served {
                 tracing::debug!(%error, "connection ended with an error");
             }
-        });
+        }));
     }
 }
 

@@ -14,8 +14,10 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use nix::sys::signal as nix_signal;
@@ -24,12 +26,15 @@ use process_wrap::tokio::{CommandWrapper, ProcessSession};
 use rustix::termios::{self, ControlModes, InputModes, LocalModes, OptionalActions, OutputModes, SpecialCodeIndex};
 use ssh_framework::channel::{Events, Output, Stdin};
 use ssh_framework::{ChannelEvent, ChannelIo, ExitStatus, PtyRequest, Signal, WindowSize};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf};
 
 /// Read buffer for child output: large, so bulk transfers take few system calls and packets.
 const BUFFER: usize = 256 << 10;
 /// Pipe capacity asked of the kernel (Linux allows up to 1 MiB unprivileged); 64 KiB otherwise.
 const PIPE_SIZE: usize = 1 << 20;
+/// A terminal hands out at most 4 KiB per read; what it holds at once is
+/// gathered up to this much (one SSH packet) before it goes to the channel.
+const PTY_BURST: usize = 32 << 10;
 /// After the child exits, its pty output is read until this long passes without any:
 /// a background process may keep the terminal open forever.
 const PTY_DRAIN_IDLE: Duration = Duration::from_millis(100);
@@ -279,7 +284,7 @@ async fn run_on_pty(launch: &Launch, request: &PtyRequest, io: ChannelIo) -> io:
             let n = tokio::select! {
                 biased;
                 read = reader.read(&mut buffer) => match read {
-                    Ok(n) => n,
+                    Ok(n) => n + read_ready(&mut reader, &mut buffer[n..PTY_BURST.max(n)]),
                     // Linux answers EIO once the last process holding the terminal closed it.
                     Err(error) if error.raw_os_error() == Some(nix::errno::Errno::EIO as i32) => 0,
                     Err(error) => return Err(error),
@@ -316,6 +321,22 @@ async fn run_on_pty(launch: &Launch, request: &PtyRequest, io: ChannelIo) -> io:
         _ => {}
     })
     .await
+}
+
+/// Reads what `reader` holds now into `buffer`, without waiting: the rest
+/// of a burst the first read took 4 KiB of. An error is left for the next
+/// read to meet.
+fn read_ready(mut reader: impl AsyncRead + Unpin, buffer: &mut [u8]) -> usize {
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut buffer = ReadBuf::new(buffer);
+    while buffer.remaining() > 0 {
+        let before = buffer.filled().len();
+        match Pin::new(&mut reader).poll_read(&mut cx, &mut buffer) {
+            Poll::Ready(Ok(())) if buffer.filled().len() > before => {}
+            _ => break,
+        }
+    }
+    buffer.filled().len()
 }
 
 /// Drives a running child: `output` (drain, then wait) decides when it is over;
