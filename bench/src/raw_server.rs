@@ -12,43 +12,44 @@ use russh::{Channel, ChannelId};
 
 use crate::exec::{self, ExecMode};
 
-/// Which russh configuration the raw server runs with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum RawConfig {
-    /// `Config::default()` with only the host key set.
-    Default,
-    /// The settings of ssh_framework's `russh_config` (server.rs).
-    Tuned,
-}
-
-/// The russh configuration for `which`.
-pub(crate) fn config(which: RawConfig, key: russh::keys::PrivateKey) -> server::Config {
-    match which {
-        RawConfig::Default => server::Config { keys: vec![key], ..Default::default() },
-        RawConfig::Tuned => {
-            use russh::cipher;
-            let preferred = russh::Preferred {
-                cipher: Cow::Owned(vec![
-                    cipher::CHACHA20_POLY1305,
-                    cipher::AES_128_GCM,
-                    cipher::AES_256_GCM,
-                    cipher::AES_128_CTR,
-                    cipher::AES_192_CTR,
-                    cipher::AES_256_CTR,
-                ]),
-                ..Default::default()
-            };
-            server::Config {
-                auth_rejection_time: Duration::ZERO,
-                auth_rejection_time_initial: Some(Duration::ZERO),
-                keys: vec![key],
-                window_size: 8 << 20,
-                maximum_packet_size: 32 << 10,
-                nodelay: true,
-                preferred,
-                ..Default::default()
-            }
-        }
+/// ssh_framework's russh settings (its `russh_config`), copied: no
+/// rejection delay, 8 MiB window, 32 KiB packets, `nodelay`, the AES-GCM
+/// ciphers offered and the same key exchanges in the same order.
+pub(crate) fn config(key: russh::keys::PrivateKey) -> server::Config {
+    use russh::{cipher, kex};
+    let preferred = russh::Preferred {
+        cipher: Cow::Owned(vec![
+            cipher::CHACHA20_POLY1305,
+            cipher::AES_128_GCM,
+            cipher::AES_256_GCM,
+            cipher::AES_128_CTR,
+            cipher::AES_192_CTR,
+            cipher::AES_256_CTR,
+        ]),
+        kex: Cow::Borrowed(&[
+            kex::MLKEM768X25519_SHA256,
+            kex::CURVE25519,
+            kex::CURVE25519_PRE_RFC_8731,
+            kex::DH_GEX_SHA256,
+            kex::DH_G16_SHA512,
+            kex::DH_G18_SHA512,
+            kex::DH_G14_SHA256,
+            kex::EXTENSION_SUPPORT_AS_CLIENT,
+            kex::EXTENSION_SUPPORT_AS_SERVER,
+            kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
+            kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
+        ]),
+        ..Default::default()
+    };
+    server::Config {
+        auth_rejection_time: Duration::ZERO,
+        auth_rejection_time_initial: Some(Duration::ZERO),
+        keys: vec![key],
+        window_size: 8 << 20,
+        maximum_packet_size: 32 << 10,
+        nodelay: true,
+        preferred,
+        ..Default::default()
     }
 }
 
@@ -128,7 +129,6 @@ impl server::Handler for RawHandler {
 
 /// Serves on 127.0.0.1 (a free port) until `stop` completes; `ready` gets the port.
 pub(crate) async fn serve(
-    which: RawConfig,
     mode: ExecMode,
     host_key: russh::keys::PrivateKey,
     authorized: PublicKey,
@@ -136,7 +136,7 @@ pub(crate) async fn serve(
     stop: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), String> {
     use russh::server::Server as _;
-    let config = Arc::new(config(which, host_key));
+    let config = Arc::new(config(host_key));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
     let port = listener.local_addr().map_err(|e| e.to_string())?.port();
     ready(port);
