@@ -170,8 +170,9 @@ impl Client {
         Ok(())
     }
 
-    /// `ssh [-tt] REMOTE`, where REMOTE writes `bytes` bytes: reads them from
-    /// ssh's stdout, checks the count, times first byte to EOF.
+    /// `ssh [-tt] REMOTE`, where REMOTE writes `bytes` bytes: drains ssh's
+    /// stdout (a plain pipe, as `ssh ... > file` would write to a file),
+    /// checks the count, times first byte to EOF.
     pub(crate) async fn download(
         &self,
         remote: &str,
@@ -181,46 +182,34 @@ impl Client {
         timeout: Duration,
     ) -> Result<Transfer, String> {
         let meter = Meter::new(server);
+        let (read_end, write_end) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
         let start = Instant::now();
         // On a pty, stdin stays open (and silent) until ssh exits: an EOF
-        // would reach the terminal as a character.
-        let mut child = self
-            .command(remote, tty, false)
-            .stdin(if tty { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("spawning ssh: {e}"))?;
+        // would reach the terminal as a character. The command, and with it
+        // the parent's copy of the write end, is dropped once spawned.
+        let mut child = {
+            let mut command = self.command(remote, tty, false);
+            command
+                .stdin(if tty { Stdio::piped() } else { Stdio::null() })
+                .stdout(Stdio::from(write_end))
+                .stderr(Stdio::piped());
+            command.spawn().map_err(|e| format!("spawning ssh: {e}"))?
+        };
         let ssh = child.id();
         let stdin = child.stdin.take();
-        let mut stdout = child.stdout.take().ok_or("ssh has no stdout")?;
         let mut stderr = child.stderr.take().ok_or("ssh has no stderr")?;
+        // Ends at EOF: when ssh exits, or is killed on a timeout.
+        let reader = tokio::task::spawn_blocking(move || drain(read_end, server, ssh));
         let work = async {
-            let read = async {
-                let mut buf = vec![0u8; 256 << 10];
-                let (mut got, mut mark) = (0u64, None);
-                loop {
-                    match stdout.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            if mark.is_none() {
-                                mark = Some(Meter::mark(server, ssh));
-                            }
-                            got += n as u64;
-                        }
-                    }
-                }
-                (got, mark, Instant::now())
-            };
             let mut messages = String::new();
-            let ((got, mark, eof), _) = tokio::join!(read, stderr.read_to_string(&mut messages));
+            let (drained, _) = tokio::join!(reader, stderr.read_to_string(&mut messages));
             let status = child.wait().await;
-            (got, mark, eof, status, messages)
+            (drained, status, messages)
         };
-        let (got, mark, eof, status, messages) = tokio::time::timeout(timeout, work)
-            .await
-            .map_err(|_| format!("ssh {remote:?} timed out after {timeout:?}"))?;
+        let (drained, status, messages) =
+            tokio::time::timeout(timeout, work).await.map_err(|_| format!("ssh {remote:?} timed out after {timeout:?}"))?;
         drop(stdin);
+        let (got, mark, eof) = drained.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string())).map_err(|e| format!("reading ssh's stdout: {e}"))?;
         let status = status.map_err(|e| format!("waiting for ssh: {e}"))?;
         if !status.success() {
             return Err(format!("ssh {remote:?}: {status} {}", messages.trim()));
@@ -234,8 +223,10 @@ impl Client {
     }
 
     /// Writes `bytes` zero bytes to `ssh [-tt] REMOTE`'s stdin and checks its
-    /// exit status. On a pty, REMOTE prints `READY` once the terminal is raw,
-    /// and nothing is written before.
+    /// exit status. REMOTE prints `READY` once it runs (on a pty, once the
+    /// terminal is raw) and nothing is written before: the server's session
+    /// setup (sshd's fork, login, shell) stays out of the data phase, as it
+    /// does for downloads, which start at the first byte.
     pub(crate) async fn upload(
         &self,
         remote: &str,
@@ -259,9 +250,9 @@ impl Client {
         let (go, ready) = std::sync::mpsc::channel::<()>();
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let (marked, mark) = tokio::sync::oneshot::channel::<Mark>();
-        // On pipes the writer starts at once; on a pty once `go` is sent.
-        let writer = std::thread::spawn(move || write_zeros(write_end, bytes, tty.then_some(ready), stopped, server, ssh, marked));
-        let mut go = tty.then_some(go);
+        // The writer starts once the remote command printed READY.
+        let writer = std::thread::spawn(move || write_zeros(write_end, bytes, ready, tty, stopped, server, ssh, marked));
+        let mut go = Some(go);
         let mut stdout = child.stdout.take().ok_or("ssh has no stdout")?;
         let mut stderr = child.stderr.take().ok_or("ssh has no stderr")?;
         let work = async {
@@ -273,6 +264,7 @@ impl Client {
                         Ok(0) | Err(_) => break,
                         Ok(n) => {
                             if go.is_some() && seen.len() < 4096 {
+                                // READY, possibly after a login banner or the shell's noise.
                                 seen.extend_from_slice(&buf[..n]);
                                 if seen.windows(READY.len()).any(|w| w == READY) {
                                     let _ = go.take().map(|go| go.send(()));
@@ -512,21 +504,20 @@ impl Client {
 /// (fills the one-page pipe), a second page (accepted only once ssh has read
 /// the first: the data phase starts, `marked` gets the CPU readings), then
 /// the pipe grows to 64 KiB and the rest goes in 64 KiB writes. Returns the
-/// bytes accepted. On a pty, waits for `ready` first and keeps the pipe open
+/// bytes accepted. Waits for `ready` first; on a pty, keeps the pipe open
 /// until `stop` is dropped (an EOF would reach the terminal as a character).
+#[allow(clippy::too_many_arguments)]
 fn write_zeros(
     fd: OwnedFd,
     bytes: u64,
-    ready: Option<std::sync::mpsc::Receiver<()>>,
+    ready: std::sync::mpsc::Receiver<()>,
+    tty: bool,
     stop: std::sync::mpsc::Receiver<()>,
     server: Option<u32>,
     ssh: Option<u32>,
     marked: tokio::sync::oneshot::Sender<Mark>,
 ) -> u64 {
-    let tty = ready.is_some();
-    if let Some(ready) = ready
-        && ready.recv().is_err()
-    {
+    if ready.recv().is_err() {
         return 0;
     }
     let buf = vec![0u8; PIPE];
@@ -556,4 +547,35 @@ fn write_zeros(
     }
     drop(fd);
     sent
+}
+
+/// Moves everything from `fd` (ssh's stdout) to /dev/null with splice(2):
+/// the bench costs the transfer no copy of its own. Returns the byte count,
+/// the readings at the first byte and the time of EOF.
+fn drain(fd: OwnedFd, server: Option<u32>, ssh: Option<u32>) -> std::io::Result<(u64, Option<Mark>, Instant)> {
+    let null = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
+    let (mut got, mut mark) = (0u64, None);
+    let mut buf = Vec::new();
+    loop {
+        let moved = match rustix::pipe::splice(&fd, None, &null, None, 1 << 20, rustix::pipe::SpliceFlags::empty()) {
+            Err(rustix::io::Errno::INTR) => continue,
+            // No splice to /dev/null here: read instead.
+            Err(rustix::io::Errno::INVAL) => {
+                buf.resize(256 << 10, 0);
+                match rustix::io::read(&fd, &mut buf) {
+                    Err(rustix::io::Errno::INTR) => continue,
+                    other => other?,
+                }
+            }
+            other => other?,
+        };
+        if moved == 0 {
+            break;
+        }
+        if mark.is_none() {
+            mark = Some(Meter::mark(server, ssh));
+        }
+        got += moved as u64;
+    }
+    Ok((got, mark, Instant::now()))
 }

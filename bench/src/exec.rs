@@ -1,7 +1,7 @@
 //! What an exec request runs, shared by the framework server and the raw russh
 //! server so that both do exactly the same work per byte.
 //!
-//! In-process commands: `sink` reads stdin to EOF and discards it, `source N`
+//! In-process commands: `sink` prints READY, then reads stdin to EOF and discards it, `source N`
 //! writes N bytes from a pre-filled 256 KiB buffer, `true` returns 0.
 //! The spawning variant runs `sh -c COMMAND` with pipes, as mini-sshd does.
 
@@ -39,6 +39,10 @@ where
     match (words.next(), words.next(), words.next()) {
         (Some("true"), None, None) => 0,
         (Some("sink"), None, None) => {
+            // As `echo READY; cat > /dev/null`: the bench starts writing when it sees this.
+            if stdout.write_all(b"READY\n").await.is_err() || stdout.flush().await.is_err() {
+                return 1;
+            }
             let mut buf = vec![0u8; COPY_BUFFER];
             loop {
                 match stdin.read(&mut buf).await {

@@ -179,13 +179,14 @@ impl Target {
         matches!(self, Target::Sshd | Target::MiniSshd)
     }
 
+    /// Each prints READY once it runs (`sink` too), and the bench writes nothing before.
     fn upload_command(self, bytes: u64, tty: bool) -> String {
         if tty {
             format!("stty raw -echo; echo READY; head -c {bytes} > /dev/null")
         } else if self.in_process() {
             "sink".into()
         } else {
-            "cat > /dev/null".into()
+            "echo READY; cat > /dev/null".into()
         }
     }
 
@@ -464,7 +465,10 @@ async fn run(mut args: RunArgs) -> Result<(), String> {
     sh("ssh", &["-V"]).await.map_err(|e| format!("the OpenSSH client is needed: {e}"))?;
     let machine = describe_machine().await;
 
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    // In memory when /dev/shm is there: the SFTP files then cost no disk writeback.
+    let shm = Path::new("/dev/shm");
+    let dir = if shm.is_dir() { tempfile::Builder::new().prefix("ssh-bench").tempdir_in(shm) } else { tempfile::tempdir() }
+        .map_err(|e| e.to_string())?;
     let host_key = dir.path().join("host_ed25519_key");
     let client_key = dir.path().join("client_ed25519_key");
     for key in [&host_key, &client_key] {
