@@ -171,7 +171,7 @@ impl Target {
 
     /// Servers that run commands on a pty.
     pub(crate) fn pty(self) -> bool {
-        matches!(self, Target::Sshd | Target::MiniSshd)
+        matches!(self, Target::Sshd | Target::MiniSshd | Target::RawSpawn)
     }
 
     /// Servers with an SFTP subsystem.

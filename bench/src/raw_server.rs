@@ -62,7 +62,7 @@ impl server::Server for RawServer {
     type Handler = RawHandler;
 
     fn new_client(&mut self, _peer: Option<std::net::SocketAddr>) -> RawHandler {
-        RawHandler { authorized: self.authorized.clone(), mode: self.mode, channels: HashMap::new() }
+        RawHandler { authorized: self.authorized.clone(), mode: self.mode, channels: HashMap::new(), ptys: HashMap::new() }
     }
 }
 
@@ -70,6 +70,8 @@ struct RawHandler {
     authorized: Arc<PublicKey>,
     mode: ExecMode,
     channels: HashMap<ChannelId, Channel<Msg>>,
+    /// Terminal sizes (rows, columns) of the channels that asked for a pty.
+    ptys: HashMap<ChannelId, (u16, u16)>,
 }
 
 impl RawHandler {
@@ -102,6 +104,28 @@ impl server::Handler for RawHandler {
 
     async fn channel_close(&mut self, channel: ChannelId, _session: &mut Session) -> Result<(), Self::Error> {
         self.channels.remove(&channel);
+        self.ptys.remove(&channel);
+        Ok(())
+    }
+
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        _term: &str,
+        col_width: u32,
+        row_height: u32,
+        _pix_width: u32,
+        _pix_height: u32,
+        _modes: &[(russh::Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if self.mode == ExecMode::Spawn && self.channels.contains_key(&channel) {
+            let clamp = |n: u32| u16::try_from(n).unwrap_or(u16::MAX);
+            self.ptys.insert(channel, (clamp(row_height), clamp(col_width)));
+            session.channel_success(channel)?;
+        } else {
+            session.channel_failure(channel)?;
+        }
         Ok(())
     }
 
@@ -113,11 +137,15 @@ impl server::Handler for RawHandler {
         session.channel_success(id)?;
         let command = String::from_utf8_lossy(data).into_owned();
         let mode = self.mode;
+        let pty = self.ptys.remove(&id);
         tokio::spawn(async move {
             let (mut read, write) = channel.split();
-            let code = match mode {
-                ExecMode::InProcess => exec::in_process(&command, read.make_reader(), write.make_writer()).await,
-                ExecMode::Spawn => exec::spawn(&command, read.make_reader(), write.make_writer(), write.make_writer_ext(Some(1))).await,
+            let code = match (mode, pty) {
+                (ExecMode::InProcess, _) => exec::in_process(&command, read.make_reader(), write.make_writer()).await,
+                (ExecMode::Spawn, Some((rows, cols))) => exec::spawn_pty(&command, rows, cols, read.make_reader(), write.make_writer()).await,
+                (ExecMode::Spawn, None) => {
+                    exec::spawn(&command, read.make_reader(), write.make_writer(), write.make_writer_ext(Some(1))).await
+                }
             };
             let _ = write.exit_status(code).await;
             let _ = write.eof().await;
