@@ -106,6 +106,9 @@ struct RunArgs {
     /// Skip the login rows.
     #[arg(long)]
     no_logins: bool,
+    /// Warm-up before the rounds: every exec transfer of every server and cipher once at this size, not recorded (0: none).
+    #[arg(long, default_value = "16M", value_parser = parse_size)]
+    warmup: u64,
     /// Smoke run: 64 MiB transfers, 20 logins, one round, idle sessions at 1000 only.
     #[arg(long)]
     quick: bool,
@@ -526,6 +529,22 @@ async fn run(mut args: RunArgs) -> Result<(), String> {
             };
             if let Err(e) = &probe {
                 eprintln!("  {} with {cipher}: {e}", server.target.name());
+            } else if args.warmup > 0 {
+                let client = client(server, Some(cipher));
+                for kind in Kind::EXEC {
+                    let tty = matches!(kind, Kind::PtyUp | Kind::PtyDown);
+                    if tty && !server.target.pty() {
+                        continue;
+                    }
+                    let (target, n) = (server.target, args.warmup);
+                    let warm = match kind {
+                        Kind::PipeUp | Kind::PtyUp => client.upload(&target.upload_command(n, tty), n, tty, None, timeout).await,
+                        _ => client.download(&target.download_command(n, tty), n, tty, None, timeout).await,
+                    };
+                    if let Err(e) = warm {
+                        eprintln!("  warm-up {} {} with {cipher}: {e}", target.name(), kind.name());
+                    }
+                }
             }
             results.probes.insert((c, server.target), probe);
         }
@@ -632,10 +651,11 @@ async fn run(mut args: RunArgs) -> Result<(), String> {
 
     results.header = format!(
         "{machine} Load average at the end: {}.\n\n\
-         Transfers of {} MiB each way, SFTP files of {} MiB, {} round(s); logins: {} sequential per client, \
+         Transfers of {} MiB each way (after a warm-up of every exec transfer at {} MiB), SFTP files of {} MiB, {} round(s); logins: {} sequential per client, \
          {} parallel ({} at once), loops stop after {} s. MaxStartups: {}.",
         load(),
         args.size >> 20,
+        args.warmup >> 20,
         args.sftp_size >> 20,
         args.rounds,
         args.logins,
