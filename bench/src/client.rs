@@ -280,8 +280,13 @@ impl Client {
             (Instant::now(), status, messages)
         };
         let outcome = tokio::time::timeout(timeout, work).await;
+        if outcome.is_err() {
+            // A writer blocked on a full pipe fails once ssh is gone.
+            let _ = child.start_kill();
+        }
+        drop(go);
         drop(stop);
-        // The writer ends: ssh is gone (its write fails) or `stop` dropped.
+        // The writer ends: it never got `go`, ssh is gone (its write fails) or `stop` dropped.
         let written = tokio::task::spawn_blocking(move || writer.join()).await.ok().and_then(|r| r.ok()).unwrap_or(0);
         let (exit, status, messages) = outcome.map_err(|_| format!("ssh {remote:?} timed out after {timeout:?}"))?;
         let status = status.map_err(|e| format!("waiting for ssh: {e}"))?;
