@@ -276,10 +276,11 @@ pub(crate) fn render(r: &Results) -> String {
         }
         Some(Ok(lines)) => {
             out.push_str(
-                "From `idle-sessions` (run as a child process): server RSS with N authenticated sessions, \
-                 each with a shell channel open and nothing moving.\n\n",
+                "From `idle-sessions` (run as a child process): growth of the server's resident set over the \
+                 idle server's, with N authenticated sessions each holding a shell channel, nothing moving \
+                 (issue 11's target: 10,000 sessions under 256 MiB).\n\n",
             );
-            out.push_str("| server | sessions | total RSS MiB | KiB per session |\n|---|---:|---:|---:|\n");
+            out.push_str("| server | sessions | RSS growth MiB | KiB per session |\n|---|---:|---:|---:|\n");
             for l in lines {
                 let mib = l.rss_kib.parse::<f64>().map(|k| format!("{:.1}", k / 1024.0)).unwrap_or_else(|_| l.rss_kib.clone());
                 let _ = writeln!(out, "| {} | {} | {mib} | {} |", l.target, l.sessions, l.per_session_kib);
