@@ -94,6 +94,9 @@ struct RunArgs {
     /// Session counts for `idle-sessions --counts` (memory per idle session).
     #[arg(long, default_value = "1000,10000")]
     idle_counts: String,
+    /// Servers for idle-sessions (`--target LIST`, e.g. `framework,raw,mini-sshd`); its own default when not given.
+    #[arg(long)]
+    idle_targets: Option<String>,
     /// Skip the memory rows (do not run idle-sessions).
     #[arg(long)]
     no_idle: bool,
@@ -646,7 +649,7 @@ async fn run(mut args: RunArgs) -> Result<(), String> {
     }
 
     if !args.no_idle {
-        results.idle = idle_sessions(&args.idle_counts, Duration::from_secs(args.idle_timeout)).await;
+        results.idle = idle_sessions(&args.idle_counts, args.idle_targets.as_deref(), Duration::from_secs(args.idle_timeout)).await;
     }
 
     results.header = format!(
@@ -704,16 +707,19 @@ fn record(results: &mut Results, round: usize, c: usize, cipher: &str, target: T
 
 /// Runs `idle-sessions --counts COUNTS` from beside this executable, if it is
 /// there, and collects its `IDLE ...` lines.
-async fn idle_sessions(counts: &str, timeout: Duration) -> Option<Result<Vec<Idle>, String>> {
+async fn idle_sessions(counts: &str, targets: Option<&str>, timeout: Duration) -> Option<Result<Vec<Idle>, String>> {
     let exe = std::env::current_exe().ok()?.with_file_name("idle-sessions");
     if !exe.exists() {
         eprintln!("idle-sessions not built");
         return None;
     }
-    eprintln!("running {} --counts {counts}", exe.display());
-    let child = match tokio::process::Command::new(&exe)
-        .arg("--counts")
-        .arg(counts)
+    let mut command = tokio::process::Command::new(&exe);
+    command.arg("--counts").arg(counts);
+    if let Some(targets) = targets {
+        command.arg("--target").arg(targets);
+    }
+    eprintln!("running {command:?}");
+    let child = match command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
