@@ -296,7 +296,7 @@ Servers: `sshd` (OpenSSH, own config), `raw` (a hand-written russh server with t
 data in-process: `source N` / `sink`), `framework` (an `#[exec]` handler built with ssh_framework, the same \
 in-process data), `mini-sshd` (the flagship binary, default settings, spawning `sh -c`), `raw-spawn` (the \
 hand-written russh server spawning `sh -c` with pipes or on a pty, a reference). Pipe rows: `ssh host CMD`, `head -c N /dev/zero` \
-down and `cat > /dev/null` up for the process servers; pty rows: `ssh -tt host 'stty raw -echo; ...'`. \
+down and `echo READY; cat > /dev/null` up for the process servers; pty rows: `ssh -tt host 'stty raw -echo; ...'`. \
 Every download is checked byte for byte in count, every exit status checked.\n";
 
 /// Replaces the section `## Latest results` of the README (up to the next
