@@ -1,9 +1,10 @@
 //! What an exec request runs, shared by the framework server and the raw russh
 //! server so that both do exactly the same work per byte.
 //!
-//! In-process commands: `sink` reads stdin to EOF and discards it, `source N`
+//! In-process commands: `sink` prints READY, then reads stdin to EOF and discards it, `source N`
 //! writes N bytes from a pre-filled 256 KiB buffer, `true` returns 0.
-//! The spawning variant runs `sh -c COMMAND` with pipes, as mini-sshd does.
+//! The spawning variant runs `sh -c COMMAND` with pipes, or on a pty when the
+//! client asked for one, as mini-sshd does.
 
 use std::process::Stdio;
 use std::sync::OnceLock;
@@ -39,6 +40,10 @@ where
     match (words.next(), words.next(), words.next()) {
         (Some("true"), None, None) => 0,
         (Some("sink"), None, None) => {
+            // As `echo READY; cat > /dev/null`: the bench starts writing when it sees this.
+            if stdout.write_all(b"READY\n").await.is_err() || stdout.flush().await.is_err() {
+                return 1;
+            }
             let mut buf = vec![0u8; COPY_BUFFER];
             loop {
                 match stdin.read(&mut buf).await {
@@ -109,7 +114,67 @@ where
         () = from_child => {}
         () = to_child => {}
     }
-    match child.wait().await {
+    exit_code(child.wait().await)
+}
+
+/// How long pty output is still read after the child exited, once none comes:
+/// a background process may hold the terminal open forever.
+const PTY_DRAIN_IDLE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Runs `sh -c COMMAND` on a new pseudo-terminal of `rows` x `cols`, the
+/// channel's data written to the terminal and the terminal's output copied to
+/// `stdout`; returns the exit code.
+pub(crate) async fn spawn_pty<R, W>(command: &str, rows: u16, cols: u16, stdin: R, mut stdout: W) -> u32
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let Ok((pty, pts)) = pty_process::open() else { return 127 };
+    let _ = pty.resize(pty_process::Size::new(rows.max(1), cols.max(1)));
+    let Ok(mut child) = pty_process::Command::new("sh").arg("-c").arg(command).kill_on_drop(true).spawn(pts) else {
+        return 127;
+    };
+    let (mut reader, mut writer) = pty.into_split();
+    // A terminal has no half-close: at the client's EOF input just stops.
+    let input = async {
+        let mut stdin = BufReader::with_capacity(COPY_BUFFER, stdin);
+        let _ = tokio::io::copy_buf(&mut stdin, &mut writer).await;
+        std::future::pending::<()>().await
+    };
+    let output = async {
+        let mut buf = vec![0u8; COPY_BUFFER];
+        let mut status = None;
+        loop {
+            tokio::select! {
+                biased;
+                read = reader.read(&mut buf) => match read {
+                    // Linux answers EIO once the last process holding the terminal closed it.
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if stdout.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                },
+                exited = child.wait(), if status.is_none() => status = Some(exited),
+                () = tokio::time::sleep(PTY_DRAIN_IDLE), if status.is_some() => break,
+            }
+        }
+        let _ = stdout.flush().await;
+        match status {
+            Some(status) => status,
+            None => child.wait().await,
+        }
+    };
+    let status = tokio::select! {
+        status = output => status,
+        () = input => unreachable!("input never ends"),
+    };
+    exit_code(status)
+}
+
+fn exit_code(status: std::io::Result<std::process::ExitStatus>) -> u32 {
+    match status {
         Ok(status) => match status.code() {
             Some(code) => code as u32,
             None => {

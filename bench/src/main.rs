@@ -1,17 +1,25 @@
-//! Run with: cargo build --release -p ssh-framework-bench && target/release/ssh-framework-bench
+//! Run with: cargo build --release -p ssh-framework-bench -p example-mini-sshd && target/release/ssh-framework-bench
 //!
-//! Compares, on loopback and driven by the OpenSSH client, a server built with
-//! ssh_framework against a hand-written russh server (russh's default config
-//! and one tuned like the framework's) and OpenSSH's own sshd: upload and
-//! download throughput through exec, and logins per second (sequential and
-//! parallel). Each server runs in its own child process, killed at the end.
+//! The one benchmark command. In one interleaved run it drives OpenSSH's
+//! sshd, a hand-written russh server, a server built with ssh_framework (both
+//! with in-process data) and the real mini-sshd (spawning `sh -c` as sshd
+//! does) with the OpenSSH client and russh's client, and prints one markdown
+//! report: throughput over the data phase with setup apart, server CPU per GiB
+//! (process tree, children included) over the same interval, logins, SFTP and
+//! memory per idle session. Each server runs in its own child process, killed
+//! at the end.
 
 mod client;
+mod cpu;
 mod exec;
 mod framework_server;
+mod mini_sshd;
 mod raw_server;
+mod report;
+mod rust_client;
 mod sshd;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -21,14 +29,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::Child;
 
-use crate::client::{Client, Logins};
+use crate::client::{Client, Logins, Transfer};
 use crate::exec::ExecMode;
-use crate::raw_server::RawConfig;
-
-const MIB: f64 = 1048576.0;
 
 #[derive(Debug, Parser)]
-#[command(about = "ssh-framework vs raw russh vs OpenSSH sshd, driven by the OpenSSH client")]
+#[command(about = "OpenSSH sshd vs raw russh vs ssh-framework vs mini-sshd: data-phase throughput, CPU per GiB, logins, SFTP, memory")]
 struct Cli {
     #[command(subcommand)]
     serve: Option<Serve>,
@@ -38,51 +43,85 @@ struct Cli {
 
 #[derive(Debug, Args)]
 struct RunArgs {
-    /// Bytes uploaded per transfer (suffixes K, M, G: powers of 1024).
-    #[arg(long, default_value = "1G", value_parser = parse_size)]
-    upload_size: u64,
-    /// Bytes downloaded per transfer.
-    #[arg(long, default_value = "1G", value_parser = parse_size)]
-    download_size: u64,
-    /// Sequential logins (`ssh ... true`) per server.
+    /// Bytes per transfer, each direction, pipes and pty (suffixes K, M, G: powers of 1024).
+    #[arg(long, default_value = "512M", value_parser = parse_size)]
+    size: u64,
+    /// Bytes of the SFTP file (get and put).
+    #[arg(long, default_value = "512M", value_parser = parse_size)]
+    sftp_size: u64,
+    /// Rounds: each round runs every transfer of every server once, in an
+    /// order rotated by one server per round; medians and min-max are reported.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Ciphers, comma separated, each passed with `-c`.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "chacha20-poly1305@openssh.com,aes128-gcm@openssh.com,aes256-gcm@openssh.com"
+    )]
+    ciphers: Vec<String>,
+    /// Servers to measure, comma separated (default: sshd,raw,framework,mini-sshd,raw-spawn;
+    /// framework-spawn only when named).
+    #[arg(long, value_delimiter = ',')]
+    targets: Vec<Target>,
+    /// Sequential logins per server with each client (OpenSSH `ssh ... true`, and russh's client).
     #[arg(long, default_value_t = 200)]
     logins: usize,
-    /// Total logins of the parallel test per server.
+    /// Total logins of the parallel test per server (OpenSSH client).
     #[arg(long, default_value_t = 200)]
     parallel_logins: usize,
     /// Logins in flight at once in the parallel test.
     #[arg(long, default_value_t = 50)]
     parallel: usize,
-    /// Transfers per server and direction; the median is reported.
-    #[arg(long, default_value_t = 3)]
-    rounds: usize,
     /// Seconds after which a login loop starts no new login.
     #[arg(long, default_value_t = 60)]
     budget: u64,
-    /// Timeout in seconds for one transfer invocation of ssh.
+    /// Timeout in seconds for one transfer.
     #[arg(long, default_value_t = 300)]
     transfer_timeout: u64,
-    /// Timeout in seconds for one login invocation of ssh.
+    /// Timeout in seconds for one login.
     #[arg(long, default_value_t = 30)]
     login_timeout: u64,
-    /// Client ciphers to run with, comma separated; `default` passes no `-c`
-    /// (OpenSSH then picks chacha20-poly1305@openssh.com).
-    #[arg(long, value_delimiter = ',', default_value = "aes128-gcm@openssh.com,default")]
-    ciphers: Vec<String>,
-    /// Servers to measure, comma separated (default: all).
-    #[arg(long, value_delimiter = ',')]
-    targets: Vec<Target>,
     /// The sshd binary; skipped when it does not exist.
     #[arg(long, default_value = "/usr/sbin/sshd")]
     sshd: PathBuf,
-    /// Keep the framework's MaxStartups default (100:30:1000) and sshd's (10:30:100),
-    /// which drops some of 50 parallel unauthenticated connections. By default both
-    /// are raised to 1000 so the parallel test measures login speed, not the drop policy.
+    /// Keep sshd's MaxStartups default (10:30:100) and mini-sshd's and the framework's
+    /// (10:30:100 and 100:30:1000), which drop some of 50 parallel unauthenticated
+    /// connections. By default they are raised to 1000, so the parallel test measures
+    /// login speed, not the drop policy.
     #[arg(long)]
     default_max_startups: bool,
-    /// Smoke run: 64 MiB transfers, 20 logins each way, one round.
+    /// Session counts for `idle-sessions --counts` (memory per idle session).
+    #[arg(long, default_value = "1000,10000")]
+    idle_counts: String,
+    /// Servers for idle-sessions (`--target LIST`, e.g. `framework,raw,mini-sshd`); its own default when not given.
+    #[arg(long)]
+    idle_targets: Option<String>,
+    /// Skip the memory rows (do not run idle-sessions).
+    #[arg(long)]
+    no_idle: bool,
+    /// Timeout in seconds for the idle-sessions run.
+    #[arg(long, default_value_t = 900)]
+    idle_timeout: u64,
+    /// Skip the SFTP rows.
+    #[arg(long)]
+    no_sftp: bool,
+    /// Skip the login rows.
+    #[arg(long)]
+    no_logins: bool,
+    /// Warm-up before the rounds: every exec transfer of every server and cipher once at this size, not recorded (0: none).
+    #[arg(long, default_value = "16M", value_parser = parse_size)]
+    warmup: u64,
+    /// Smoke run: 64 MiB transfers, 20 logins, one round, idle sessions at 1000 only.
     #[arg(long)]
     quick: bool,
+    /// Also write the report into bench/README.md, under "## Latest results"
+    /// (replacing that section, keeping the rest).
+    #[arg(long)]
+    write_readme: bool,
+    /// The README `--write-readme` writes to.
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))]
+    readme: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,61 +141,146 @@ enum Serve {
 }
 
 /// A server under test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Target {
-    Framework,
-    FrameworkSpawn,
-    RawTuned,
-    RawTunedSpawn,
-    RawDefault,
-    RawDefaultSpawn,
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum)]
+pub(crate) enum Target {
+    /// OpenSSH's sshd.
     Sshd,
+    /// A hand-written russh server, tuned like the framework, data in-process.
+    Raw,
+    /// A `#[server]` built with ssh_framework, data in-process.
+    Framework,
+    /// The flagship mini-sshd binary, spawning `sh -c`.
+    MiniSshd,
+    /// The hand-written russh server spawning `sh -c` with pipes (a reference).
+    RawSpawn,
+    /// The framework server spawning `sh -c` with pipes (only when named).
+    FrameworkSpawn,
 }
 
 impl Target {
-    const ALL: [Target; 7] = [
-        Target::Framework,
-        Target::RawTuned,
-        Target::RawDefault,
-        Target::FrameworkSpawn,
-        Target::RawTunedSpawn,
-        Target::RawDefaultSpawn,
-        Target::Sshd,
-    ];
+    const DEFAULT: [Target; 5] = [Target::Sshd, Target::Raw, Target::Framework, Target::MiniSshd, Target::RawSpawn];
 
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
-            Target::Framework => "framework",
-            Target::FrameworkSpawn => "framework-spawn",
-            Target::RawTuned => "raw-tuned",
-            Target::RawTunedSpawn => "raw-tuned-spawn",
-            Target::RawDefault => "raw-default",
-            Target::RawDefaultSpawn => "raw-default-spawn",
             Target::Sshd => "sshd",
+            Target::Raw => "raw",
+            Target::Framework => "framework",
+            Target::MiniSshd => "mini-sshd",
+            Target::RawSpawn => "raw-spawn",
+            Target::FrameworkSpawn => "framework-spawn",
         }
     }
 
     fn in_process(self) -> bool {
-        matches!(self, Target::Framework | Target::RawTuned | Target::RawDefault)
+        matches!(self, Target::Framework | Target::Raw)
     }
 
-    fn upload_command(self) -> String {
-        if self.in_process() { "sink".into() } else { "cat > /dev/null".into() }
+    /// Servers that run commands on a pty.
+    pub(crate) fn pty(self) -> bool {
+        matches!(self, Target::Sshd | Target::MiniSshd | Target::RawSpawn)
     }
 
-    fn download_command(self, bytes: u64) -> String {
-        if self.in_process() { format!("source {bytes}") } else { format!("head -c {bytes} /dev/zero") }
+    /// Servers with an SFTP subsystem.
+    pub(crate) fn sftp(self) -> bool {
+        matches!(self, Target::Sshd | Target::MiniSshd)
     }
 
-    /// The cipher to ask for: russh's default config does not offer aes128-gcm,
-    /// so the raw-default servers get aes256-gcm instead (marked in the table).
-    fn cipher(self, requested: Option<&str>) -> (Option<String>, bool) {
-        let default_config = matches!(self, Target::RawDefault | Target::RawDefaultSpawn);
-        match requested {
-            Some("aes128-gcm@openssh.com") if default_config => (Some("aes256-gcm@openssh.com".into()), true),
-            other => (other.map(str::to_owned), false),
+    /// Each prints READY once it runs (`sink` too), and the bench writes nothing before.
+    fn upload_command(self, bytes: u64, tty: bool) -> String {
+        if tty {
+            format!("stty raw -echo; echo READY; head -c {bytes} > /dev/null")
+        } else if self.in_process() {
+            "sink".into()
+        } else {
+            "echo READY; cat > /dev/null".into()
         }
     }
+
+    fn download_command(self, bytes: u64, tty: bool) -> String {
+        if tty {
+            format!("stty raw -echo; head -c {bytes} /dev/zero")
+        } else if self.in_process() {
+            format!("source {bytes}")
+        } else {
+            format!("head -c {bytes} /dev/zero")
+        }
+    }
+}
+
+/// What one measurement moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Kind {
+    PipeUp,
+    PipeDown,
+    PtyUp,
+    PtyDown,
+    SftpGet,
+    SftpPut,
+}
+
+impl Kind {
+    pub(crate) const EXEC: [Kind; 4] = [Kind::PipeUp, Kind::PipeDown, Kind::PtyUp, Kind::PtyDown];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kind::PipeUp => "pipe up",
+            Kind::PipeDown => "pipe down",
+            Kind::PtyUp => "pty up",
+            Kind::PtyDown => "pty down",
+            Kind::SftpGet => "sftp get",
+            Kind::SftpPut => "sftp put",
+        }
+    }
+}
+
+/// The transfers of one server, cipher and kind, one per round.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Samples {
+    pub(crate) mbps: Vec<f64>,
+    pub(crate) setup_ms: Vec<f64>,
+    pub(crate) cpu: Vec<f64>,
+    pub(crate) client_cpu: Vec<f64>,
+    pub(crate) failed: usize,
+}
+
+impl Samples {
+    fn add(&mut self, t: &Transfer) {
+        self.mbps.push(t.mb_per_s());
+        self.setup_ms.push(t.setup.as_secs_f64() * 1e3);
+        self.cpu.extend(t.server_cpu_per_gib());
+        self.client_cpu.extend(t.client_cpu_per_gib());
+    }
+}
+
+/// The login figures of one server.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct LoginRow {
+    pub(crate) openssh: Option<Logins>,
+    pub(crate) russh: Option<Logins>,
+    pub(crate) parallel: Option<Logins>,
+}
+
+/// One `IDLE` line of idle-sessions.
+#[derive(Debug, Clone)]
+pub(crate) struct Idle {
+    pub(crate) target: String,
+    pub(crate) sessions: String,
+    pub(crate) rss_kib: String,
+    pub(crate) per_session_kib: String,
+}
+
+/// Everything the report is made of.
+#[derive(Debug, Default)]
+pub(crate) struct Results {
+    pub(crate) ciphers: Vec<String>,
+    pub(crate) targets: Vec<Target>,
+    pub(crate) cells: HashMap<(usize, Target, Kind), Samples>,
+    /// Negotiated key exchange, host key and cipher, per cipher and server (or the error).
+    pub(crate) probes: HashMap<(usize, Target), Result<String, String>>,
+    pub(crate) logins: HashMap<Target, LoginRow>,
+    /// `None`: idle-sessions not built; `Some(Err)`: it failed.
+    pub(crate) idle: Option<Result<Vec<Idle>, String>>,
+    pub(crate) header: String,
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
@@ -169,27 +293,6 @@ fn parse_size(s: &str) -> Result<u64, String> {
         _ => (s, 0),
     };
     digits.trim().parse::<u64>().map(|n| n << shift).map_err(|e| format!("{s:?}: {e}"))
-}
-
-/// CPU seconds (user + system) used by process `pid` and its reaped
-/// descendants: for sshd that includes its per-connection processes, for the
-/// spawning servers the `sh -c` children.
-fn cpu_seconds(pid: u32, ticks: f64) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    // After the command name: state is field 3; utime, stime, cutime, cstime are 14 to 17.
-    let sum: f64 = fields.get(11..15)?.iter().map(|f| f.parse::<f64>().unwrap_or(0.0)).sum();
-    Some(sum / ticks)
-}
-
-/// Runs `work`, then measures the server's CPU time it caused (after a short
-/// pause so that exiting connection processes are reaped).
-async fn with_cpu<T>(pid: Option<u32>, ticks: f64, work: impl std::future::Future<Output = T>) -> (T, Option<f64>) {
-    let before = pid.and_then(|p| cpu_seconds(p, ticks));
-    let result = work.await;
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    let after = pid.and_then(|p| cpu_seconds(p, ticks));
-    (result, before.zip(after).map(|(b, a)| a - b))
 }
 
 /// A free TCP port on 127.0.0.1 (bound, read, released).
@@ -239,12 +342,11 @@ async fn serve(target: Target, host_key: &Path, authorized_key: &Path, max_start
         Target::Framework | Target::FrameworkSpawn => {
             framework_server::serve(mode, host_key, authorized, max_startups, ready, stop).await
         }
-        Target::RawTuned | Target::RawTunedSpawn | Target::RawDefault | Target::RawDefaultSpawn => {
-            let which = if matches!(target, Target::RawTuned | Target::RawTunedSpawn) { RawConfig::Tuned } else { RawConfig::Default };
+        Target::Raw | Target::RawSpawn => {
             let key = russh::keys::PrivateKey::read_openssh_file(host_key).map_err(|e| e.to_string())?;
-            raw_server::serve(which, mode, key, authorized, ready, stop).await
+            raw_server::serve(mode, key, authorized, ready, stop).await
         }
-        Target::Sshd => Err("sshd is not served by this program".into()),
+        Target::Sshd | Target::MiniSshd => Err(format!("{} is not served by this program", target.name())),
     }
 }
 
@@ -295,176 +397,84 @@ async fn sh(program: &str, args: &[&str]) -> Result<String, String> {
     Ok(format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)).trim().to_owned())
 }
 
-/// One server's numbers for one cipher.
-#[derive(Debug, Clone, Default)]
-struct Row {
-    algorithms: String,
-    substituted: bool,
-    up: Vec<f64>,
-    down: Vec<f64>,
-    sequential: Option<Logins>,
-    parallel: Option<Logins>,
-    /// Server CPU seconds per GiB, one per round, each including one login.
-    up_cpu: Vec<f64>,
-    down_cpu: Vec<f64>,
-    /// GiB per transfer, to take the login's CPU out of `up_cpu` and `down_cpu`.
-    up_gib: f64,
-    down_gib: f64,
-    /// Server CPU milliseconds per login of the sequential loop.
-    login_cpu: Option<f64>,
-    error: Option<String>,
+/// Writes `bytes` bytes of a fixed pseudo-random pattern (real blocks, not a sparse file).
+fn write_file(path: &Path, bytes: u64) -> Result<(), String> {
+    use std::io::Write;
+    let mut block = vec![0u8; 1 << 20];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for b in block.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?);
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(block.len() as u64) as usize;
+        file.write_all(&block[..n]).map_err(|e| e.to_string())?;
+        left -= n as u64;
+    }
+    file.flush().map_err(|e| e.to_string())
 }
 
-fn median(v: &[f64]) -> Option<f64> {
-    let mut v: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    Some(if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
-}
-
-impl Row {
-    fn up(&self) -> Option<f64> {
-        median(&self.up)
-    }
-    fn down(&self) -> Option<f64> {
-        median(&self.down)
-    }
-    fn seq(&self) -> Option<f64> {
-        self.sequential.filter(|l| l.ok > 0).map(|l| l.rate())
-    }
-    fn par(&self) -> Option<f64> {
-        self.parallel.filter(|l| l.ok > 0).map(|l| l.rate())
-    }
-    /// The login's CPU, measured by the login loop, is taken out of each transfer.
-    fn login_cpu_per_gib(&self, gib: f64) -> f64 {
-        self.login_cpu.map(|ms| ms / 1e3 / gib).unwrap_or(0.0)
-    }
-    fn up_cpu(&self) -> Option<f64> {
-        median(&self.up_cpu).map(|c| c - self.login_cpu_per_gib(self.up_gib))
-    }
-    fn down_cpu(&self) -> Option<f64> {
-        median(&self.down_cpu).map(|c| c - self.login_cpu_per_gib(self.down_gib))
-    }
-}
-
-fn fmt(v: Option<f64>) -> String {
-    v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "n/a".into())
-}
-
-fn fmt2(v: Option<f64>) -> String {
-    v.map(|v| format!("{v:.2}")).unwrap_or_else(|| "n/a".into())
-}
-
-fn fmt_logins(l: Option<Logins>) -> String {
-    match l {
-        Some(l) if l.ok > 0 => {
-            let mut s = format!("{:.1}", l.rate());
-            if l.failed > 0 {
-                s.push_str(&format!(" ({} failed)", l.failed));
-            }
-            s
-        }
-        Some(l) if l.failed > 0 => format!("all {} failed", l.failed),
-        _ => "n/a".into(),
-    }
-}
-
-fn ratio(a: Option<f64>, b: Option<f64>) -> String {
-    match (a, b) {
-        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
-        _ => "n/a".into(),
-    }
-}
-
-fn table(cipher: &str, rows: &[(Target, Row)]) -> String {
-    let mut out = format!("### client cipher: {cipher}\n\n");
-    out.push_str(
-        "| server | MiB/s up | MiB/s down | logins/s sequential | logins/s parallel \
-         | server CPU s/GiB up | server CPU s/GiB down | server CPU ms/login | negotiated (kex, host key, cipher) |\n",
-    );
-    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---|\n");
-    let mut note = false;
-    for (target, row) in rows {
-        if let Some(e) = &row.error {
-            out.push_str(&format!("| {} | failed: {e} | | | | | | | |\n", target.name()));
-            continue;
-        }
-        let mark = if row.substituted { "*" } else { "" };
-        note |= row.substituted;
-        out.push_str(&format!(
-            "| {}{mark} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-            target.name(),
-            fmt(row.up()),
-            fmt(row.down()),
-            fmt_logins(row.sequential),
-            fmt_logins(row.parallel),
-            fmt2(row.up_cpu()),
-            fmt2(row.down_cpu()),
-            fmt(row.login_cpu),
-            row.algorithms
-        ));
-    }
-    if note {
-        out.push_str("\n\\* russh's default config does not offer aes128-gcm; measured with aes256-gcm@openssh.com.\n");
-    }
-    let get = |t: Target| rows.iter().find(|(x, r)| *x == t && r.error.is_none()).map(|(_, r)| r);
-    let pairs = [
-        (Target::Framework, Target::RawTuned),
-        (Target::Framework, Target::RawDefault),
-        (Target::Framework, Target::Sshd),
-        (Target::FrameworkSpawn, Target::RawTunedSpawn),
-        (Target::FrameworkSpawn, Target::RawDefaultSpawn),
-        (Target::FrameworkSpawn, Target::Sshd),
-    ];
-    out.push_str(
-        "\nRatios: framework's number over the other's; the CPU columns are the other's CPU \
-         over the framework's, so above 1 is better for the framework everywhere.\n\n",
-    );
-    out.push_str("| ratio | up | down | logins seq | logins par | CPU up | CPU down | CPU login |\n");
-    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
-    for (a, b) in pairs {
-        if let (Some(ra), Some(rb)) = (get(a), get(b)) {
-            out.push_str(&format!(
-                "| {} / {} | {} | {} | {} | {} | {} | {} | {} |\n",
-                a.name(),
-                b.name(),
-                ratio(ra.up(), rb.up()),
-                ratio(ra.down(), rb.down()),
-                ratio(ra.seq(), rb.seq()),
-                ratio(ra.par(), rb.par()),
-                ratio(rb.up_cpu(), ra.up_cpu()),
-                ratio(rb.down_cpu(), ra.down_cpu()),
-                ratio(rb.login_cpu, ra.login_cpu)
-            ));
-        }
-    }
-    out
-}
-
-async fn run(mut args: RunArgs) -> Result<(), String> {
-    if args.quick {
-        args.upload_size = 64 << 20;
-        args.download_size = 64 << 20;
-        args.logins = 20;
-        args.parallel_logins = 20;
-        args.rounds = 1;
-    }
-    let targets: Vec<Target> = if args.targets.is_empty() { Target::ALL.to_vec() } else { args.targets.clone() };
-    let ssh_version = sh("ssh", &["-V"]).await.map_err(|e| format!("the OpenSSH client is needed: {e}"))?;
+/// Machine and software, for the report's header.
+async fn describe_machine() -> String {
     let date = sh("date", &["-u", "+%Y-%m-%d %H:%M UTC"]).await.unwrap_or_default();
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|t| t.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
         .unwrap_or_default();
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
-    let load = || std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().take(3).collect::<Vec<_>>().join(" ");
-    let load_start = load();
-    let ticks: f64 = sh("getconf", &["CLK_TCK"]).await.ok().and_then(|t| t.parse().ok()).unwrap_or(100.0);
+    let kernel = sh("uname", &["-sr"]).await.unwrap_or_default();
+    let ssh = sh("ssh", &["-V"]).await.unwrap_or_default();
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| t.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|k| k.parse::<u64>().ok()))
+        .map(|kib| format!("{} GiB", kib >> 20))
+        .unwrap_or_default();
+    let commit = sh("git", &["-C", env!("CARGO_MANIFEST_DIR"), "rev-parse", "--short", "HEAD"]).await.unwrap_or_else(|_| "unknown".into());
+    format!(
+        "Run of {date}. Machine: {cores} cores ({cpu}), {memory}, {kernel}, load average {load} at start. \
+         OpenSSH: {ssh} (client, sshd and sftp-server). ssh-framework at commit {commit}, russh 0.65.1.",
+        load = load()
+    )
+}
 
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
+/// Everything the servers share: keys, the mini-sshd root, SFTP files.
+struct Setup {
+    dir: tempfile::TempDir,
+    host_key: PathBuf,
+    client_key: PathBuf,
+    authorized: PathBuf,
+    root: PathBuf,
+    user: String,
+}
+
+async fn run(mut args: RunArgs) -> Result<(), String> {
+    if args.quick {
+        args.size = 64 << 20;
+        args.sftp_size = 64 << 20;
+        args.logins = 20;
+        args.parallel_logins = 20;
+        args.rounds = 1;
+        args.idle_counts = "1000".into();
+    }
+    let targets: Vec<Target> = if args.targets.is_empty() { Target::DEFAULT.to_vec() } else { args.targets.clone() };
+    if targets.contains(&Target::MiniSshd) {
+        mini_sshd::binary()?;
+    }
+    sh("ssh", &["-V"]).await.map_err(|e| format!("the OpenSSH client is needed: {e}"))?;
+    let machine = describe_machine().await;
+
+    // In memory when /dev/shm is there: the SFTP files then cost no disk writeback.
+    let shm = Path::new("/dev/shm");
+    let dir = if shm.is_dir() { tempfile::Builder::new().prefix("ssh-bench").tempdir_in(shm) } else { tempfile::tempdir() }
+        .map_err(|e| e.to_string())?;
     let host_key = dir.path().join("host_ed25519_key");
     let client_key = dir.path().join("client_ed25519_key");
     for key in [&host_key, &client_key] {
@@ -472,157 +482,291 @@ async fn run(mut args: RunArgs) -> Result<(), String> {
     }
     let authorized = dir.path().join("authorized_keys");
     std::fs::copy(client_key.with_extension("pub"), &authorized).map_err(|e| e.to_string())?;
+    let root = dir.path().join("root");
+    std::fs::create_dir(&root).map_err(|e| e.to_string())?;
     let user = sh("id", &["-un"]).await.unwrap_or_else(|_| "root".into());
+    let setup = Setup { dir, host_key, client_key, authorized, root, user };
     let max_startups = (!args.default_max_startups).then_some(1000);
 
     let mut servers: Vec<Running> = Vec::new();
-    let mut sshd_handle = None;
     for &target in &targets {
-        if target == Target::Sshd {
-            if !args.sshd.exists() {
-                eprintln!("{} not found: sshd skipped", args.sshd.display());
-                continue;
+        let started = match target {
+            Target::Sshd if !args.sshd.exists() => Err(format!("{} not found", args.sshd.display())),
+            Target::Sshd => sshd::start(&args.sshd, setup.dir.path(), &setup.host_key, &setup.authorized, max_startups)
+                .await
+                .map(|s| Running { target, port: s.port, child: s.child }),
+            Target::MiniSshd => {
+                mini_sshd::start(setup.dir.path(), &setup.root, &setup.host_key, &setup.user, &setup.authorized, max_startups)
+                    .await
+                    .map(|(child, port)| Running { target, port, child })
             }
-            match sshd::start(&args.sshd, dir.path(), &host_key, &authorized, max_startups).await {
-                Ok(s) => {
-                    sshd_handle = Some(s.port);
-                    servers.push(Running { target, port: s.port, child: s.child });
-                    let _ = s.log;
-                }
-                Err(e) => eprintln!("sshd skipped: {e}"),
+            _ => start_own(target, setup.dir.path(), &setup.host_key, &setup.authorized, max_startups).await,
+        };
+        match started {
+            Ok(running) => {
+                eprintln!("started {} on port {} (pid {:?})", target.name(), running.port, running.child.id());
+                servers.push(running);
             }
-            continue;
+            Err(e) => eprintln!("{} skipped: {e}", target.name()),
         }
-        let running = start_own(target, dir.path(), &host_key, &authorized, max_startups).await?;
-        eprintln!("started {} on port {}", target.name(), running.port);
-        servers.push(running);
-    }
-    if let Some(port) = sshd_handle {
-        eprintln!("started sshd on port {port}");
     }
 
-    let transfer_timeout = Duration::from_secs(args.transfer_timeout);
+    let mut results = Results { ciphers: args.ciphers.clone(), targets: servers.iter().map(|s| s.target).collect(), ..Default::default() };
+    let timeout = Duration::from_secs(args.transfer_timeout);
     let login_timeout = Duration::from_secs(args.login_timeout);
-    let budget = Duration::from_secs(args.budget);
-    let mut report = String::new();
-    for requested in &args.ciphers {
-        let requested_opt = (requested != "default").then_some(requested.as_str());
-        let label = if requested == "default" { "client default (chacha20-poly1305@openssh.com)".to_owned() } else { requested.clone() };
-        eprintln!("== cipher {label}");
-        let mut rows: Vec<(Target, Row, Client, Option<u32>)> = Vec::new();
+    let client = |server: &Running, cipher: Option<&str>| Client {
+        key: setup.client_key.clone(),
+        user: setup.user.clone(),
+        port: server.port,
+        cipher: cipher.map(str::to_owned),
+    };
+
+    // Check every server works with every cipher and sends exactly what was asked for.
+    for (c, cipher) in args.ciphers.iter().enumerate() {
         for server in &servers {
-            let (cipher, substituted) = server.target.cipher(requested_opt);
-            let client = Client { key: client_key.clone(), user: user.clone(), port: server.port, cipher };
-            let mut row = Row { substituted, ..Row::default() };
-            // Check the server works and sends exactly what was asked for.
             let check = 1 << 20;
-            match client.probe(&server.target.download_command(check), login_timeout).await {
-                Ok((n, algorithms)) if n == check => row.algorithms = algorithms,
-                Ok((n, _)) => row.error = Some(format!("downloaded {n} bytes instead of {check}")),
-                Err(e) => row.error = Some(e),
+            let probe = match client(server, Some(cipher)).probe(&server.target.download_command(check, false), login_timeout).await {
+                Ok((n, algorithms)) if n == check => Ok(algorithms),
+                Ok((n, _)) => Err(format!("downloaded {n} bytes instead of {check}")),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = &probe {
+                eprintln!("  {} with {cipher}: {e}", server.target.name());
+            } else if args.warmup > 0 {
+                let client = client(server, Some(cipher));
+                for kind in Kind::EXEC {
+                    let tty = matches!(kind, Kind::PtyUp | Kind::PtyDown);
+                    if tty && !server.target.pty() {
+                        continue;
+                    }
+                    let (target, n) = (server.target, args.warmup);
+                    let warm = match kind {
+                        Kind::PipeUp | Kind::PtyUp => client.upload(&target.upload_command(n, tty), n, tty, None, timeout).await,
+                        _ => client.download(&target.download_command(n, tty), n, tty, None, timeout).await,
+                    };
+                    if let Err(e) = warm {
+                        eprintln!("  warm-up {} {} with {cipher}: {e}", target.name(), kind.name());
+                    }
+                }
             }
-            let gib = |bytes: u64| bytes as f64 / (MIB * 1024.0);
-            row.up_gib = gib(args.upload_size);
-            row.down_gib = gib(args.download_size);
-            if let Some(e) = &row.error {
-                eprintln!("  {}: {e}", server.target.name());
-            }
-            rows.push((server.target, row, client, server.child.id()));
+            results.probes.insert((c, server.target), probe);
         }
-        // Rounds go across servers, in reverse order every other round, so that
-        // background load and position in the round hit them alike.
-        for round in 1..=args.rounds {
-            let mut order: Vec<usize> = (0..rows.len()).collect();
-            if round % 2 == 0 {
-                order.reverse();
-            }
-            for i in order {
-                let (target, row, client, pid) = &mut rows[i];
-                if row.error.is_some() {
+    }
+
+    let sftp_ready = !args.no_sftp && servers.iter().any(|s| s.target.sftp());
+    if sftp_ready {
+        eprintln!("writing the {} MiB SFTP files", args.sftp_size >> 20);
+        write_file(&setup.root.join("sftp-source"), args.sftp_size)?;
+        write_file(&setup.dir.path().join("local-source"), args.sftp_size)?;
+    }
+
+    for round in 0..args.rounds {
+        for (c, cipher) in args.ciphers.iter().enumerate() {
+            let n = servers.len();
+            for k in 0..n {
+                let server = &servers[(k + round + c) % n];
+                if !matches!(results.probes.get(&(c, server.target)), Some(Ok(_))) {
                     continue;
                 }
-                let (up, up_cpu) = with_cpu(*pid, ticks, client.upload(&target.upload_command(), args.upload_size, transfer_timeout)).await;
-                let (down, down_cpu) = with_cpu(
-                    *pid,
-                    ticks,
-                    client.download(&target.download_command(args.download_size), args.download_size, transfer_timeout),
-                )
-                .await;
-                let (up_gib, down_gib) = (row.up_gib, row.down_gib);
-                match &up {
-                    Ok(t) => {
-                        row.up.push(t.mib_per_s());
-                        row.up_cpu.extend(up_cpu.map(|c| c / up_gib));
+                let client = client(server, Some(cipher));
+                let pid = server.child.id();
+                for kind in Kind::EXEC {
+                    let tty = matches!(kind, Kind::PtyUp | Kind::PtyDown);
+                    if tty && !server.target.pty() {
+                        continue;
                     }
-                    Err(e) => eprintln!("  {} upload: {e}", target.name()),
+                    let outcome = match kind {
+                        Kind::PipeUp | Kind::PtyUp => {
+                            client.upload(&server.target.upload_command(args.size, tty), args.size, tty, pid, timeout).await
+                        }
+                        _ => client.download(&server.target.download_command(args.size, tty), args.size, tty, pid, timeout).await,
+                    };
+                    record(&mut results, round, c, cipher, server.target, kind, outcome);
                 }
-                match &down {
-                    Ok(t) => {
-                        row.down.push(t.mib_per_s());
-                        row.down_cpu.extend(down_cpu.map(|c| c / down_gib));
-                    }
-                    Err(e) => eprintln!("  {} download: {e}", target.name()),
+                if sftp_ready && server.target.sftp() {
+                    let (remote_source, remote_target) = if server.target == Target::Sshd {
+                        (setup.root.join("sftp-source").display().to_string(), setup.root.join("sftp-target").display().to_string())
+                    } else {
+                        // mini-sshd serves its root as the SFTP jail.
+                        ("sftp-source".to_owned(), "sftp-target".to_owned())
+                    };
+                    let local_target = setup.dir.path().join("local-target");
+                    let batch = setup.dir.path().join("batch");
+                    let get = client
+                        .sftp_transfer(&batch, &format!("get {remote_source} {}", local_target.display()), args.sftp_size, pid, timeout)
+                        .await
+                        .and_then(|t| check_size(&local_target, args.sftp_size).map(|()| t));
+                    record(&mut results, round, c, cipher, server.target, Kind::SftpGet, get);
+                    let local_source = setup.dir.path().join("local-source");
+                    let put = client
+                        .sftp_transfer(&batch, &format!("put {} {remote_target}", local_source.display()), args.sftp_size, pid, timeout)
+                        .await
+                        .and_then(|t| check_size(&setup.root.join("sftp-target"), args.sftp_size).map(|()| t));
+                    record(&mut results, round, c, cipher, server.target, Kind::SftpPut, put);
+                    let _ = std::fs::remove_file(&local_target);
+                    let _ = std::fs::remove_file(setup.root.join("sftp-target"));
                 }
-                eprintln!(
-                    "  round {round} {:<18} up {:>7} MiB/s {:>5} CPU s/GiB (wall {:.2} s)  down {:>7} MiB/s {:>5} CPU s/GiB (wall {:.2} s)",
-                    target.name(),
-                    fmt(up.as_ref().ok().map(|t| t.mib_per_s())),
-                    fmt2(up_cpu.map(|c| c / up_gib)),
-                    up.as_ref().map(|t| t.wall.as_secs_f64()).unwrap_or(0.0),
-                    fmt(down.as_ref().ok().map(|t| t.mib_per_s())),
-                    fmt2(down_cpu.map(|c| c / down_gib)),
-                    down.as_ref().map(|t| t.wall.as_secs_f64()).unwrap_or(0.0),
-                );
             }
         }
-        for (target, row, client, pid) in rows.iter_mut().filter(|(_, r, _, _)| r.error.is_none()) {
-            let (seq, seq_cpu) = with_cpu(*pid, ticks, client.logins_sequential("true", args.logins, budget, login_timeout)).await;
-            row.login_cpu = seq_cpu.filter(|_| seq.ok > 0).map(|c| c * 1e3 / seq.ok as f64);
-            let client = Arc::new(client.clone());
-            let par = client.logins_parallel("true", args.parallel_logins, args.parallel, budget, login_timeout).await;
+    }
+
+    if !args.no_logins {
+        let budget = Duration::from_secs(args.budget);
+        let key = Arc::new(russh::keys::load_secret_key(&setup.client_key, None).map_err(|e| format!("client key: {e}"))?);
+        for server in &servers {
+            if !results.probes.iter().any(|((_, t), p)| *t == server.target && p.is_ok()) {
+                continue;
+            }
+            // The client's default cipher: logins hardly depend on it.
+            let client = client(server, None);
+            let pid = server.child.id();
+            let openssh = client.logins_sequential("true", args.logins, budget, login_timeout, pid).await;
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], server.port));
+            let russh =
+                rust_client::logins_sequential(addr, &setup.user, key.clone(), args.logins, budget, login_timeout, pid).await;
+            let parallel = Arc::new(client).logins_parallel("true", args.parallel_logins, args.parallel, budget, login_timeout).await;
             eprintln!(
-                "  logins {:<18} sequential {} ({} in {:.1} s, {} CPU ms each)  parallel {} ({} in {:.1} s)",
-                target.name(),
-                fmt_logins(Some(seq)),
-                seq.ok,
-                seq.elapsed.as_secs_f64(),
-                fmt(row.login_cpu),
-                fmt_logins(Some(par)),
-                par.ok,
-                par.elapsed.as_secs_f64()
+                "  logins {:<16} ssh {:.1}/s ({} ok, {} failed, {} CPU ms each)  russh {:.1}/s ({} ok, {} failed, {} CPU ms each)  parallel {:.1}/s ({} ok, {} failed)",
+                server.target.name(),
+                openssh.rate(),
+                openssh.ok,
+                openssh.failed,
+                report::fmt1(openssh.cpu_ms),
+                russh.rate(),
+                russh.ok,
+                russh.failed,
+                report::fmt1(russh.cpu_ms),
+                parallel.rate(),
+                parallel.ok,
+                parallel.failed,
             );
-            row.sequential = Some(seq);
-            row.parallel = Some(par);
+            results.logins.insert(server.target, LoginRow { openssh: Some(openssh), russh: Some(russh), parallel: Some(parallel) });
         }
-        let rows: Vec<(Target, Row)> = rows.into_iter().map(|(t, r, _, _)| (t, r)).collect();
-        let t = table(&label, &rows);
-        eprintln!("\n{t}");
-        report.push_str(&t);
-        report.push('\n');
     }
 
     for mut server in servers {
         let _ = server.child.kill().await;
     }
-    println!("## ssh-framework benchmark, {date}\n");
-    println!("Machine: {cores} cores ({cpu}), load average {load_start} at start, {} at end. Client: {ssh_version}.", load());
-    println!(
-        "Upload {} MiB, download {} MiB, median of {} rounds; throughput is timed over the data phase only \
-         (from the client's debug log: exec request sent to exit-status received, so login is left out \
-         but starting the command, e.g. sshd's login shell, is in); \
-         {} sequential logins, {} parallel logins ({} at once), loops stop after {} s. MaxStartups: {}. \
-         Server CPU is user + system time of the server process and its reaped children \
-         (sshd's per-connection processes, the spawned shells), from /proc; the CPU of one login \
-         (from the sequential loop) is taken out of the per-GiB figures.\n",
-        args.upload_size >> 20,
-        args.download_size >> 20,
+
+    if !args.no_idle {
+        results.idle = idle_sessions(&args.idle_counts, args.idle_targets.as_deref(), Duration::from_secs(args.idle_timeout)).await;
+    }
+
+    results.header = format!(
+        "{machine} Load average at the end: {}.\n\n\
+         Transfers of {} MiB each way (after a warm-up of every exec transfer at {} MiB), SFTP files of {} MiB, {} round(s); logins: {} sequential per client, \
+         {} parallel ({} at once), loops stop after {} s. MaxStartups: {}.",
+        load(),
+        args.size >> 20,
+        args.warmup >> 20,
+        args.sftp_size >> 20,
         args.rounds,
         args.logins,
         args.parallel_logins,
         args.parallel,
         args.budget,
-        if args.default_max_startups { "defaults (framework 100:30:1000, sshd 10:30:100)" } else { "1000 for framework and sshd" }
+        if args.default_max_startups { "each server's default" } else { "1000 for sshd, mini-sshd and the framework" }
     );
-    print!("{report}");
+    let text = report::render(&results);
+    print!("{text}");
+    if args.write_readme {
+        report::write_readme(&args.readme, &text)?;
+        eprintln!("wrote {}", args.readme.display());
+    }
+    drop(setup);
     Ok(())
+}
+
+fn check_size(path: &Path, bytes: u64) -> Result<(), String> {
+    let got = std::fs::metadata(path).map(|m| m.len()).map_err(|e| format!("{}: {e}", path.display()))?;
+    if got == bytes { Ok(()) } else { Err(format!("{}: {got} bytes instead of {bytes}", path.display())) }
+}
+
+fn record(results: &mut Results, round: usize, c: usize, cipher: &str, target: Target, kind: Kind, outcome: Result<Transfer, String>) {
+    let cell = results.cells.entry((c, target, kind)).or_default();
+    match outcome {
+        Ok(t) => {
+            cell.add(&t);
+            eprintln!(
+                "  round {} {cipher:<30} {:<16} {:<9} {:>7.1} MB/s  setup {:>6.1} ms  server {:>5} CPU s/GiB  client {:>5} CPU s/GiB",
+                round + 1,
+                target.name(),
+                kind.name(),
+                t.mb_per_s(),
+                t.setup.as_secs_f64() * 1e3,
+                report::fmt2(t.server_cpu_per_gib()),
+                report::fmt2(t.client_cpu_per_gib()),
+            );
+        }
+        Err(e) => {
+            cell.failed += 1;
+            eprintln!("  round {} {cipher} {} {}: {e}", round + 1, target.name(), kind.name());
+        }
+    }
+}
+
+/// Runs `idle-sessions --counts COUNTS` from beside this executable, if it is
+/// there, and collects its `IDLE ...` lines.
+async fn idle_sessions(counts: &str, targets: Option<&str>, timeout: Duration) -> Option<Result<Vec<Idle>, String>> {
+    let exe = std::env::current_exe().ok()?.with_file_name("idle-sessions");
+    if !exe.exists() {
+        eprintln!("idle-sessions not built");
+        return None;
+    }
+    let mut command = tokio::process::Command::new(&exe);
+    command.arg("--counts").arg(counts);
+    if let Some(targets) = targets {
+        command.arg("--target").arg(targets);
+    }
+    eprintln!("running {command:?}");
+    let child = match command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) => return Some(Err(format!("{}: {e}", exe.display()))),
+    };
+    let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        Ok(Ok(output)) => output,
+        Ok(Err(e)) => return Some(Err(e.to_string())),
+        Err(_) => return Some(Err(format!("timed out after {timeout:?}"))),
+    };
+    let text = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<Idle> = text.lines().filter_map(parse_idle).collect();
+    if !output.status.success() && lines.is_empty() {
+        return Some(Err(format!("idle-sessions: {}", output.status)));
+    }
+    Some(Ok(lines))
+}
+
+/// `IDLE target=<name> sessions=<n> rss_kib=<total> per_session_kib=<x>`.
+fn parse_idle(line: &str) -> Option<Idle> {
+    let rest = line.trim().strip_prefix("IDLE ")?;
+    let field = |name: &str| rest.split_whitespace().find_map(|w| w.strip_prefix(name).and_then(|v| v.strip_prefix('='))).map(str::to_owned);
+    Some(Idle {
+        target: field("target")?,
+        sessions: field("sessions")?,
+        rss_kib: field("rss_kib")?,
+        per_session_kib: field("per_session_kib")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parses_idle_lines() {
+        let idle = super::parse_idle("IDLE target=mini-sshd sessions=1000 rss_kib=51234 per_session_kib=48.7").unwrap();
+        assert_eq!((idle.target.as_str(), idle.sessions.as_str(), idle.per_session_kib.as_str()), ("mini-sshd", "1000", "48.7"));
+        assert!(super::parse_idle("started 1000 sessions").is_none());
+    }
+
+    #[test]
+    fn parses_sizes() {
+        assert_eq!(super::parse_size("512M"), Ok(512 << 20));
+        assert_eq!(super::parse_size("1GiB"), Ok(1 << 30));
+        assert!(super::parse_size("lots").is_err());
+    }
 }

@@ -12,43 +12,44 @@ use russh::{Channel, ChannelId};
 
 use crate::exec::{self, ExecMode};
 
-/// Which russh configuration the raw server runs with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum RawConfig {
-    /// `Config::default()` with only the host key set.
-    Default,
-    /// The settings of ssh_framework's `russh_config` (server.rs).
-    Tuned,
-}
-
-/// The russh configuration for `which`.
-pub(crate) fn config(which: RawConfig, key: russh::keys::PrivateKey) -> server::Config {
-    match which {
-        RawConfig::Default => server::Config { keys: vec![key], ..Default::default() },
-        RawConfig::Tuned => {
-            use russh::cipher;
-            let preferred = russh::Preferred {
-                cipher: Cow::Owned(vec![
-                    cipher::CHACHA20_POLY1305,
-                    cipher::AES_128_GCM,
-                    cipher::AES_256_GCM,
-                    cipher::AES_128_CTR,
-                    cipher::AES_192_CTR,
-                    cipher::AES_256_CTR,
-                ]),
-                ..Default::default()
-            };
-            server::Config {
-                auth_rejection_time: Duration::ZERO,
-                auth_rejection_time_initial: Some(Duration::ZERO),
-                keys: vec![key],
-                window_size: 8 << 20,
-                maximum_packet_size: 32 << 10,
-                nodelay: true,
-                preferred,
-                ..Default::default()
-            }
-        }
+/// ssh_framework's russh settings (its `russh_config`), copied: no
+/// rejection delay, 8 MiB window, 32 KiB packets, `nodelay`, the AES-GCM
+/// ciphers offered and the same key exchanges in the same order.
+pub(crate) fn config(key: russh::keys::PrivateKey) -> server::Config {
+    use russh::{cipher, kex};
+    let preferred = russh::Preferred {
+        cipher: Cow::Owned(vec![
+            cipher::CHACHA20_POLY1305,
+            cipher::AES_128_GCM,
+            cipher::AES_256_GCM,
+            cipher::AES_128_CTR,
+            cipher::AES_192_CTR,
+            cipher::AES_256_CTR,
+        ]),
+        kex: Cow::Borrowed(&[
+            kex::MLKEM768X25519_SHA256,
+            kex::CURVE25519,
+            kex::CURVE25519_PRE_RFC_8731,
+            kex::DH_GEX_SHA256,
+            kex::DH_G16_SHA512,
+            kex::DH_G18_SHA512,
+            kex::DH_G14_SHA256,
+            kex::EXTENSION_SUPPORT_AS_CLIENT,
+            kex::EXTENSION_SUPPORT_AS_SERVER,
+            kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
+            kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
+        ]),
+        ..Default::default()
+    };
+    server::Config {
+        auth_rejection_time: Duration::ZERO,
+        auth_rejection_time_initial: Some(Duration::ZERO),
+        keys: vec![key],
+        window_size: 8 << 20,
+        maximum_packet_size: 32 << 10,
+        nodelay: true,
+        preferred,
+        ..Default::default()
     }
 }
 
@@ -61,7 +62,7 @@ impl server::Server for RawServer {
     type Handler = RawHandler;
 
     fn new_client(&mut self, _peer: Option<std::net::SocketAddr>) -> RawHandler {
-        RawHandler { authorized: self.authorized.clone(), mode: self.mode, channels: HashMap::new() }
+        RawHandler { authorized: self.authorized.clone(), mode: self.mode, channels: HashMap::new(), ptys: HashMap::new() }
     }
 }
 
@@ -69,6 +70,8 @@ struct RawHandler {
     authorized: Arc<PublicKey>,
     mode: ExecMode,
     channels: HashMap<ChannelId, Channel<Msg>>,
+    /// Terminal sizes (rows, columns) of the channels that asked for a pty.
+    ptys: HashMap<ChannelId, (u16, u16)>,
 }
 
 impl RawHandler {
@@ -101,6 +104,28 @@ impl server::Handler for RawHandler {
 
     async fn channel_close(&mut self, channel: ChannelId, _session: &mut Session) -> Result<(), Self::Error> {
         self.channels.remove(&channel);
+        self.ptys.remove(&channel);
+        Ok(())
+    }
+
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        _term: &str,
+        col_width: u32,
+        row_height: u32,
+        _pix_width: u32,
+        _pix_height: u32,
+        _modes: &[(russh::Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if self.mode == ExecMode::Spawn && self.channels.contains_key(&channel) {
+            let clamp = |n: u32| u16::try_from(n).unwrap_or(u16::MAX);
+            self.ptys.insert(channel, (clamp(row_height), clamp(col_width)));
+            session.channel_success(channel)?;
+        } else {
+            session.channel_failure(channel)?;
+        }
         Ok(())
     }
 
@@ -112,11 +137,15 @@ impl server::Handler for RawHandler {
         session.channel_success(id)?;
         let command = String::from_utf8_lossy(data).into_owned();
         let mode = self.mode;
+        let pty = self.ptys.remove(&id);
         tokio::spawn(async move {
             let (mut read, write) = channel.split();
-            let code = match mode {
-                ExecMode::InProcess => exec::in_process(&command, read.make_reader(), write.make_writer()).await,
-                ExecMode::Spawn => exec::spawn(&command, read.make_reader(), write.make_writer(), write.make_writer_ext(Some(1))).await,
+            let code = match (mode, pty) {
+                (ExecMode::InProcess, _) => exec::in_process(&command, read.make_reader(), write.make_writer()).await,
+                (ExecMode::Spawn, Some((rows, cols))) => exec::spawn_pty(&command, rows, cols, read.make_reader(), write.make_writer()).await,
+                (ExecMode::Spawn, None) => {
+                    exec::spawn(&command, read.make_reader(), write.make_writer(), write.make_writer_ext(Some(1))).await
+                }
             };
             let _ = write.exit_status(code).await;
             let _ = write.eof().await;
@@ -128,7 +157,6 @@ impl server::Handler for RawHandler {
 
 /// Serves on 127.0.0.1 (a free port) until `stop` completes; `ready` gets the port.
 pub(crate) async fn serve(
-    which: RawConfig,
     mode: ExecMode,
     host_key: russh::keys::PrivateKey,
     authorized: PublicKey,
@@ -136,7 +164,7 @@ pub(crate) async fn serve(
     stop: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), String> {
     use russh::server::Server as _;
-    let config = Arc::new(config(which, host_key));
+    let config = Arc::new(config(host_key));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
     let port = listener.local_addr().map_err(|e| e.to_string())?.port();
     ready(port);

@@ -1,19 +1,21 @@
 //! OpenSSH's sshd as the reference: its own config, host key and
 //! authorized_keys in the benchmark's temporary directory.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
 use tokio::process::Child;
 
+/// OpenSSH's SFTP server program, sshd's `Subsystem sftp`.
+pub(crate) const SFTP_SERVER: &str = "/usr/lib/openssh/sftp-server";
+
 /// A running sshd; killed when dropped.
 #[derive(Debug)]
 pub(crate) struct Sshd {
     pub(crate) child: Child,
     pub(crate) port: u16,
-    pub(crate) log: PathBuf,
 }
 
 /// Starts `sshd -D -e -f CONFIG` on a free loopback port and waits for its banner.
@@ -42,10 +44,12 @@ pub(crate) async fn start(
          PasswordAuthentication no\n\
          KbdInteractiveAuthentication no\n\
          UseDNS no\n\
+         Subsystem sftp {sftp_server}\n\
          LogLevel ERROR\n",
         host_key = host_key.display(),
         authorized_keys = authorized_keys.display(),
         pid = dir.join("sshd.pid").display(),
+        sftp_server = SFTP_SERVER,
     );
     if let Some(n) = max_startups {
         text.push_str(&format!("MaxStartups {n}:30:{n}\n"));
@@ -70,7 +74,7 @@ pub(crate) async fn start(
             return Err(format!("sshd exited ({status}): {}", text.trim()));
         }
         if banner(port).await {
-            return Ok(Sshd { child, port, log });
+            return Ok(Sshd { child, port });
         }
         if tokio::time::Instant::now() > deadline {
             return Err("sshd did not answer within 10 s".into());
