@@ -1,0 +1,35 @@
+//! The two servers the benchmark compares make the same decisions, so that
+//! the benchmark times equal work: password and key accepted, a wrong
+//! password refused, a session channel opened, `exec` run to exit status 0,
+//! `env` and an unhandled request refused.
+
+use ssh_framework_bench_dispatch::{Keys, Servers, Which, close_channel, env, exec, unhandled};
+
+#[tokio::test(flavor = "current_thread")]
+async fn framework_and_hand_written_russh_decide_alike() {
+    let servers = Servers::new(Keys::generate()).await;
+    for which in [Which::Framework, Which::Russh] {
+        let name = which.name();
+        let check = async {
+            let mut c = servers.connect(which).await;
+            assert!(c.login_password().await, "{name}: password");
+            c.close().await;
+
+            let mut c = servers.connect(which).await;
+            assert!(c.login_publickey().await, "{name}: publickey");
+            assert_eq!(exec(&c, "true").await, Some(0), "{name}: exec");
+            let mut channel = c.open_session().await.expect("session channel");
+            for _ in 0..3 {
+                assert!(!env(&mut channel).await, "{name}: env refused");
+                assert!(!unhandled(&mut channel).await, "{name}: agent forwarding refused");
+            }
+            close_channel(channel).await;
+            // Channels are released: more than MaxSessions (10) open and close in turn.
+            for _ in 0..12 {
+                close_channel(c.open_session().await.expect("session channel")).await;
+            }
+            c.close().await;
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(20), check).await.expect("bounded");
+    }
+}
