@@ -17,14 +17,16 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use russh::keys::{PrivateKey, PrivateKeyWithHashAlg, PublicKey};
 use russh::server::{self as rserver, Msg, Session};
 use russh::{Channel, ChannelId, ChannelMsg, client};
-use ssh_framework::{Auth, ExitStatus, Server};
+
+type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+use ssh_framework::{Auth, ExitStatus, Request, Server, tower};
 use tokio::task::JoinHandle;
 
 /// The user both servers accept.
@@ -85,6 +87,8 @@ impl App {
 pub enum Which {
     /// `#[server]` handlers behind the framework's default stack.
     Framework,
+    /// The same with a [`DecisionClock`] layer around the routing table.
+    FrameworkClocked,
     /// A hand-written `russh::server::Handler`.
     Russh,
 }
@@ -94,8 +98,69 @@ impl Which {
     pub fn name(self) -> &'static str {
         match self {
             Which::Framework => "framework",
+            Which::FrameworkClocked => "framework-clocked",
             Which::Russh => "russh",
         }
+    }
+}
+
+/// A layer that adds up the time its inner service (the routing table and
+/// the generated handlers) takes to answer, from `call` to the response.
+///
+/// The decisions benchmarked answer without waiting on anything (an exec's
+/// body is returned, not run), so this is CPU time of the routing table, the
+/// generated handler and the two boxed futures between them.
+#[derive(Debug, Clone, Default)]
+pub struct DecisionClock {
+    nanos: Arc<AtomicU64>,
+    decisions: Arc<AtomicU64>,
+}
+
+impl DecisionClock {
+    /// Time spent inside the inner service since the last `take`, and the number of decisions.
+    pub fn take(&self) -> (Duration, u64) {
+        (Duration::from_nanos(self.nanos.swap(0, Ordering::Relaxed)), self.decisions.swap(0, Ordering::Relaxed))
+    }
+}
+
+impl<S> tower::Layer<S> for DecisionClock {
+    type Service = Clocked<S>;
+
+    fn layer(&self, inner: S) -> Clocked<S> {
+        Clocked { inner, clock: self.clone() }
+    }
+}
+
+/// The service of [`DecisionClock`].
+#[derive(Debug, Clone)]
+pub struct Clocked<S> {
+    inner: S,
+    clock: DecisionClock,
+}
+
+impl<S> tower::Service<Request> for Clocked<S>
+where
+    S: tower::Service<Request>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let start = Instant::now();
+        let future = self.inner.call(request);
+        let clock = self.clock.clone();
+        Box::pin(async move {
+            let response = future.await;
+            clock.nanos.fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            clock.decisions.fetch_add(1, Ordering::Relaxed);
+            response
+        })
     }
 }
 
@@ -103,6 +168,8 @@ impl Which {
 #[derive(Debug)]
 pub struct Servers {
     framework: Server,
+    framework_clocked: Server,
+    clock: DecisionClock,
     russh: Arc<rserver::Config>,
     authorized: Arc<PublicKey>,
     keys: Keys,
@@ -112,23 +179,38 @@ impl Servers {
     /// Builds both servers with `keys`; call inside a Tokio runtime.
     pub async fn new(keys: Keys) -> Servers {
         let authorized = keys.user.public_key().clone();
-        let framework = Server::builder()
-            .handlers(App { authorized: authorized.clone() })
-            .host_key(keys.host.clone())
-            // The refusals benchmarked are not guesses at a secret.
-            .rejection_delay(Duration::ZERO)
-            .build()
-            .await
-            .expect("the framework server builds");
-        Servers { framework, russh: Arc::new(baseline_config(keys.host.clone())), authorized: Arc::new(authorized), keys }
+        let builder = || {
+            Server::builder()
+                .handlers(App { authorized: authorized.clone() })
+                .host_key(keys.host.clone())
+                // The refusals benchmarked are not guesses at a secret.
+                .rejection_delay(Duration::ZERO)
+        };
+        let framework = builder().build().await.expect("the framework server builds");
+        let clock = DecisionClock::default();
+        let framework_clocked = builder().layer(clock.clone()).build().await.expect("the framework server builds");
+        Servers {
+            framework,
+            framework_clocked,
+            clock,
+            russh: Arc::new(baseline_config(keys.host.clone())),
+            authorized: Arc::new(authorized),
+            keys,
+        }
+    }
+
+    /// The clock of [`Which::FrameworkClocked`].
+    pub fn clock(&self) -> &DecisionClock {
+        &self.clock
     }
 
     /// Connects a client to a new connection of `which` (key exchange done, not authenticated).
     pub async fn connect(&self, which: Which) -> Connected {
         let (client_end, server_end) = tokio::io::duplex(PIPE_BYTES);
         let server: JoinHandle<()> = match which {
-            Which::Framework => {
-                let serve = self.framework.serve_connection(server_end, None);
+            Which::Framework | Which::FrameworkClocked => {
+                let server = if which == Which::Framework { &self.framework } else { &self.framework_clocked };
+                let serve = server.serve_connection(server_end, None);
                 tokio::spawn(async move {
                     let _ = serve.await;
                 })
@@ -244,24 +326,6 @@ pub async fn env(channel: &mut Channel<client::Msg>) -> bool {
 pub async fn unhandled(channel: &mut Channel<client::Msg>) -> bool {
     channel.agent_forward(true).await.expect("the channel is open");
     reply(channel).await
-}
-
-/// Runs `op` `iters` times on a current-thread runtime after `setup`, returning the time of the loop only.
-pub fn timed<S, SF, O, OF>(rt: &tokio::runtime::Runtime, iters: u64, setup: S, op: O) -> Duration
-where
-    S: FnOnce() -> SF,
-    SF: Future,
-    O: Fn(&mut SF::Output) -> OF,
-    OF: Future<Output = ()>,
-{
-    rt.block_on(async {
-        let mut state = setup().await;
-        let start = std::time::Instant::now();
-        for _ in 0..iters {
-            op(&mut state).await;
-        }
-        start.elapsed()
-    })
 }
 
 /// russh's client accepting any host key (the benchmark's own server).

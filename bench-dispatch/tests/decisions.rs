@@ -1,14 +1,14 @@
 //! The two servers the benchmark compares make the same decisions, so that
 //! the benchmark times equal work: password and key accepted, a wrong
 //! password refused, a session channel opened, `exec` run to exit status 0,
-//! `env` and an unhandled request refused.
+//! `env` and an unhandled request refused; and the clock layer sees each decision.
 
 use ssh_framework_bench_dispatch::{Keys, Servers, Which, close_channel, env, exec, unhandled};
 
 #[tokio::test(flavor = "current_thread")]
 async fn framework_and_hand_written_russh_decide_alike() {
     let servers = Servers::new(Keys::generate()).await;
-    for which in [Which::Framework, Which::Russh] {
+    for which in [Which::Framework, Which::FrameworkClocked, Which::Russh] {
         let name = which.name();
         let check = async {
             let mut c = servers.connect(which).await;
@@ -31,5 +31,12 @@ async fn framework_and_hand_written_russh_decide_alike() {
             c.close().await;
         };
         tokio::time::timeout(std::time::Duration::from_secs(20), check).await.expect("bounded");
+        let (_, decisions) = servers.clock().take();
+        if which == Which::FrameworkClocked {
+            // 2 connects, 2 logins, 14 channel opens, 1 exec, 3 env, 3 agent requests.
+            assert!(decisions >= 25, "the clock layer saw {decisions} decisions");
+        } else {
+            assert_eq!(decisions, 0, "{name} has no clock layer");
+        }
     }
 }
