@@ -16,7 +16,7 @@
 //! the CPU time of the client and the server together.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -216,7 +216,7 @@ impl Servers {
                 })
             }
             Which::Russh => {
-                let handler = Baseline { authorized: self.authorized.clone(), channels: HashMap::new() };
+                let handler = Baseline { authorized: self.authorized.clone(), channels: HashSet::new() };
                 let config = self.russh.clone();
                 tokio::spawn(async move {
                     if let Ok(running) = rserver::run_stream(config, server_end, handler).await {
@@ -384,7 +384,10 @@ fn baseline_config(key: PrivateKey) -> rserver::Config {
 #[derive(Debug)]
 pub struct Baseline {
     authorized: Arc<PublicKey>,
-    channels: HashMap<ChannelId, Channel<Msg>>,
+    /// The open session channels. Not their `Channel`s: russh queues a copy of
+    /// every request to a held `Channel`, and one that nobody reads stalls the
+    /// connection after 100 requests.
+    channels: HashSet<ChannelId>,
 }
 
 impl rserver::Handler for Baseline {
@@ -410,7 +413,7 @@ impl rserver::Handler for Baseline {
         reply: rserver::ChannelOpenHandle,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        self.channels.insert(channel.id(), channel);
+        self.channels.insert(channel.id());
         reply.accept().await;
         Ok(())
     }
@@ -425,7 +428,7 @@ impl rserver::Handler for Baseline {
     }
 
     async fn exec_request(&mut self, channel: ChannelId, _command: &[u8], session: &mut Session) -> Result<(), Self::Error> {
-        if !self.channels.contains_key(&channel) {
+        if !self.channels.contains(&channel) {
             return session.channel_failure(channel);
         }
         session.channel_success(channel)?;
