@@ -1,7 +1,7 @@
 //! The two servers of the dispatch benchmark and the client that drives them.
 //!
 //! The framework has no public entry point that calls its service stack with a
-//! [`Request`](ssh_framework::Request) built outside it (`Request::new` and
+//! [`Request`] built outside it (`Request::new` and
 //! `Connection::new` are crate-private), and a russh [`Handler`](russh::server::Handler)
 //! method needs a russh `Session`, which only russh builds. So both are driven
 //! the same way: a whole connection over [`tokio::io::duplex`], served by
