@@ -16,7 +16,6 @@ use bytes::Bytes;
 use futures_util::FutureExt;
 use russh::server::{self, Msg};
 use russh::{Channel, ChannelId, ChannelMsg, ChannelOpenFailure, ChannelReadHalf, ChannelWriteHalf};
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
@@ -46,7 +45,7 @@ struct SessionChannel {
     early_len: usize,
     early_eof: bool,
     info: SessionInfo,
-    events: Option<mpsc::Sender<ChannelEvent>>,
+    events: Option<crate::event_queue::Sender<ChannelEvent>>,
     body: Option<JoinHandle<()>>,
     /// Tells a finished body's report apart from a later channel with the same id.
     token: u64,
@@ -314,7 +313,7 @@ impl Sessions {
             let _ = session.channel_failure(id);
             return;
         };
-        let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
+        let (events_tx, events_rx) = crate::event_queue::bounded(EVENT_QUEUE);
         let flow = self.decider.connection().flow().clone();
         // OpenSSH's names for `ChannelTimeout`.
         let channel_type = match &kind {
@@ -394,10 +393,30 @@ async fn run_body(
     (finished, slots): (FinishedReport, Option<Slots>),
     watch: ChannelWatch,
 ) {
-    let outcome = tokio::select! {
-        outcome = AssertUnwindSafe(body).catch_unwind() => Some(outcome),
-        () = watch.expired() => None,
+    // This task is allocated once at its largest state and lives as long as
+    // the body: the timeout watch takes room only when one applies, and the
+    // ending (its messages to russh) is boxed.
+    let outcome = if watch.is_watched() {
+        tokio::select! {
+            outcome = AssertUnwindSafe(body).catch_unwind() => Some(outcome),
+            () = Box::pin(watch.expired()) => None,
+        }
+    } else {
+        Some(AssertUnwindSafe(body).catch_unwind().await)
     };
+    Box::pin(end_body(outcome, write, handle)).await;
+    drop(slots);
+    let (finished, id, token) = finished;
+    finished.report(id, token);
+}
+
+/// Sends what ends a body's channel: its exit status or signal (none after a
+/// timeout or a panic), EOF, close.
+async fn end_body(
+    outcome: Option<std::thread::Result<ExitStatus>>,
+    write: Arc<ChannelWriteHalf<Msg>>,
+    handle: Option<server::Handle>,
+) {
     match outcome {
         None => {}
         Some(Ok(ExitStatus::Code(code))) => {
@@ -416,7 +435,4 @@ async fn run_body(
     }
     let _ = write.eof().await;
     let _ = write.close().await;
-    drop(slots);
-    let (finished, id, token) = finished;
-    finished.report(id, token);
 }
