@@ -176,12 +176,17 @@ async fn drive(args: RunArgs) -> Result<(), String> {
     let date = std::process::Command::new("date").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
     eprintln!("# idle-sessions, {}, open-file limit {nofile}", date.unwrap_or_default());
     for &target in &args.targets {
+        let mut done = Vec::new();
         for &count in &args.counts {
             let mut count = count;
             if target == Target::MiniSshd && count > MINI_SSHD_MAX {
                 eprintln!("# mini-sshd: {count} sessions would be {count} shell processes; capped at {MINI_SSHD_MAX}");
                 count = MINI_SSHD_MAX;
             }
+            if done.contains(&count) {
+                continue;
+            }
+            done.push(count);
             // Each side holds one socket per session, plus listeners, pipes, the runtime's own.
             if count as u64 + 64 > nofile {
                 return Err(format!("{count} sessions need more than the open-file limit of {nofile} descriptors"));
