@@ -6,7 +6,7 @@ use std::path::Path;
 use ssh_framework::keys::PublicKey;
 use ssh_framework::limit::MaxConnections;
 use ssh_framework::{Auth, ChannelIo, ExitStatus, Server};
-use tokio::io::AsyncReadExt;
+use tokio::io::AsyncBufReadExt;
 
 struct IdleApp {
     authorized: PublicKey,
@@ -24,10 +24,17 @@ impl IdleApp {
         true
     }
 
+    /// Reads stdin to EOF through its own buffer, as the raw server's task
+    /// reads its channel: the body holds no buffer of its own.
     #[shell]
     async fn shell(&self, mut io: ChannelIo) -> ExitStatus {
-        let mut sink = [0u8; 512];
-        while io.stdin.read(&mut sink).await.is_ok_and(|n| n > 0) {}
+        while let Ok(chunk) = io.stdin.fill_buf().await {
+            if chunk.is_empty() {
+                break;
+            }
+            let n = chunk.len();
+            io.stdin.consume(n);
+        }
         ExitStatus::code(0)
     }
 }

@@ -36,7 +36,9 @@ pub(crate) struct ConnectionHandler {
     // The larger parts are boxed: russh keeps the handler inline in its
     // connection future, in several of its states at once (measured: each
     // byte of the handler costs about four there, for the connection's life).
-    auth: Box<Authentication>,
+    /// Gone once the client is authenticated: russh sends no authentication
+    /// request here after that, and an idle session need not keep the record.
+    auth: Option<Box<Authentication>>,
     sessions: Box<Sessions>,
     forward_slots: ForwardSlots,
     listeners: Box<Listeners>,
@@ -49,12 +51,12 @@ impl ConnectionHandler {
         let places = channels.clone();
         decider.connection().set_channel_places(Box::new(move || places.acquire().map(|slot| Box::new(slot) as _)));
         ConnectionHandler {
-            auth: Box::new(Authentication::new(
+            auth: Some(Box::new(Authentication::new(
                 shared.clone(),
                 decider.clone(),
                 limits.startup,
                 (limits.max_auth_tries, limits.max_auth_requests),
-            )),
+            ))),
             sessions: Box::new(Sessions::new(
                 decider.clone(),
                 limits.max_sessions.unwrap_or(usize::MAX),
@@ -67,6 +69,15 @@ impl ConnectionHandler {
             shared,
             decider,
         }
+    }
+
+    /// Passes on an authentication answer; an acceptance ends the
+    /// authentication, and its state is dropped.
+    fn settle(&mut self, answer: Result<server::Auth, HandlerError>) -> Result<server::Auth, HandlerError> {
+        if matches!(answer, Ok(server::Auth::Accept)) {
+            self.auth = None;
+        }
+        answer
     }
 
     /// Watches whether the connection has no open channel (`true`) for
@@ -123,24 +134,34 @@ impl server::Handler for ConnectionHandler {
     }
 
     async fn auth_none(&mut self, user: &str) -> Result<server::Auth, Self::Error> {
-        Box::pin(self.auth.none(user)).await
+        let Some(auth) = self.auth.as_mut() else { return Ok(server::Auth::reject()) };
+        let answer = Box::pin(auth.none(user)).await;
+        self.settle(answer)
     }
 
     async fn auth_password(&mut self, user: &str, password: &str) -> Result<server::Auth, Self::Error> {
-        Box::pin(self.auth.password(user, password)).await
+        let Some(auth) = self.auth.as_mut() else { return Ok(server::Auth::reject()) };
+        let answer = Box::pin(auth.password(user, password)).await;
+        self.settle(answer)
     }
 
     async fn auth_publickey_offered(&mut self, user: &str, offer: server::PublicKeyOffer<'_>) -> Result<server::Auth, Self::Error> {
-        Box::pin(self.auth.publickey_offered(user, offer.public_key)).await
+        // A probe's acceptance proves nothing: the state stays for the signed request.
+        let Some(auth) = self.auth.as_mut() else { return Ok(server::Auth::reject()) };
+        Box::pin(auth.publickey_offered(user, offer.public_key)).await
     }
 
     async fn auth_publickey(&mut self, user: &str, key: server::VerifiedPublicKey<'_>) -> Result<server::Auth, Self::Error> {
         let key: &PublicKey = key.public_key;
-        Box::pin(self.auth.publickey(user, key)).await
+        let Some(auth) = self.auth.as_mut() else { return Ok(server::Auth::reject()) };
+        let answer = Box::pin(auth.publickey(user, key)).await;
+        self.settle(answer)
     }
 
     async fn auth_openssh_certificate(&mut self, user: &str, certificate: &russh::keys::Certificate) -> Result<server::Auth, Self::Error> {
-        Box::pin(self.auth.certificate(user, certificate)).await
+        let Some(auth) = self.auth.as_mut() else { return Ok(server::Auth::reject()) };
+        let answer = Box::pin(auth.certificate(user, certificate)).await;
+        self.settle(answer)
     }
 
     async fn auth_keyboard_interactive<'a>(
@@ -150,7 +171,9 @@ impl server::Handler for ConnectionHandler {
         response: Option<server::Response<'a>>,
     ) -> Result<server::Auth, Self::Error> {
         let answers = response.map(|r| r.map(|b| String::from_utf8_lossy(&b).into_owned()).collect());
-        Box::pin(self.auth.keyboard_interactive(user, submethods, answers)).await
+        let Some(auth) = self.auth.as_mut() else { return Ok(server::Auth::reject()) };
+        let answer = Box::pin(auth.keyboard_interactive(user, submethods, answers)).await;
+        self.settle(answer)
     }
 
     async fn channel_open_session(
