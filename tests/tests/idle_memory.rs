@@ -55,7 +55,7 @@ fn idle_server_child() {
     let dir = Path::new(&dir);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
     runtime.block_on(async {
-        let key = PublicKey::read_openssh_file(&dir.join("alice.pub")).expect("alice's public key");
+        let key = PublicKey::read_openssh_file(dir.join("alice.pub")).expect("alice's public key");
         let server = Server::builder()
             .handlers(AuthorizedKeys::alice(&key))
             .handlers(SessionOnly)

@@ -56,7 +56,7 @@ pub(crate) async fn run(port: u16, key: &Path, count: usize, parallel: usize) ->
         match pending.join_next().await {
             Some(Ok(Ok(idle))) => {
                 held.push(idle);
-                if held.len() % 1000 == 0 {
+                if held.len().is_multiple_of(1000) {
                     println!("UP {}", held.len());
                 }
             }
