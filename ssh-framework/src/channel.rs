@@ -657,16 +657,16 @@ impl Writers {
 
 /// The stream of [`ChannelEvent`]s of a running channel body.
 #[derive(Debug)]
-pub struct Events(mpsc::Receiver<ChannelEvent>);
+pub struct Events(crate::event_queue::Receiver<ChannelEvent>);
 
 impl Events {
-    pub(crate) fn new(rx: mpsc::Receiver<ChannelEvent>) -> Self {
+    pub(crate) fn new(rx: crate::event_queue::Receiver<ChannelEvent>) -> Self {
         Events(rx)
     }
 
     /// The next event; `None` once the channel is gone.
     pub async fn recv(&mut self) -> Option<ChannelEvent> {
-        self.0.recv().await
+        std::future::poll_fn(|cx| self.0.poll_recv(cx)).await
     }
 }
 

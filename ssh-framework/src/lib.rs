@@ -168,6 +168,7 @@ pub mod authorized_keys;
 pub mod channel;
 mod connection;
 mod error;
+mod event_queue;
 mod extensions;
 mod idle;
 pub mod extract;

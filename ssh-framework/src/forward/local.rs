@@ -9,7 +9,6 @@ use futures_util::FutureExt;
 use russh::Channel;
 use russh::server::{ChannelOpenHandle, Msg};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc;
 use tracing::Instrument;
 
 use super::slots::ForwardSlot;
@@ -56,7 +55,7 @@ pub(crate) fn open<S, C>(
             Forward::Serve(serve) => {
                 reply.accept().await;
                 let (read, write) = channel.split();
-                let (_events_tx, events_rx) = mpsc::channel(1);
+                let (_events_tx, events_rx) = crate::event_queue::bounded(1);
                 let activity = watch.activity();
                 let stdin = Stdin::new(Vec::new(), false, Some(read), flow, activity.clone());
                 let io = ChannelIo::new(stdin, &write, Events::new(events_rx), activity);

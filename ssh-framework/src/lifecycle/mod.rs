@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures_util::FutureExt;
+use futures_util::future::OptionFuture;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -206,27 +207,36 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let decider = Decider { stack: shared.stack.clone(), connection: connection.clone(), span };
-    let response = decider.decide(decider.request(RequestKind::Connect), decider.span()).await;
-    if !response.is_allowed() {
+    // This future lives as long as the connection, at the size of its largest
+    // state: what only the start needs (the decision, the handshake) is boxed
+    // and freed once done.
+    if !Box::pin(decider.decide(decider.request(RequestKind::Connect), decider.span())).await.is_allowed() {
         tracing::info!("connection refused by policy");
         return Ok(());
     }
     connection.set_admitted();
     tracing::debug!("connected");
-    // What the limit layers set on `Connect`; later changes are not looked at.
-    let mut limits = std::mem::take(&mut *connection.limits());
-    let login_grace_time = limits.login_grace_time;
-    let unused_timeout = limits.unused_connection_timeout;
-    let channel_timeouts = limits.channel_timeouts.take().map(|entries| Arc::new(crate::idle::ChannelTimeouts::new(entries)));
-    if let Some(timeouts) = &channel_timeouts {
-        connection.set_channel_timeouts(timeouts.clone());
-    }
-    let handler = handler::ConnectionHandler::new(shared.clone(), decider, limits);
-    let unused = unused_connection(connection.clone(), handler.channels_empty(), unused_timeout);
-    tokio::pin!(unused);
     // russh runs the session in a task of its own that outlives a dropped
     // future; `_cut` ends its stream on every return from here (see `cut`).
     let (stream, _cut) = cut::Severable::new(stream);
+    // The limits and the handler (about 1 KiB) move into the boxed handshake
+    // inside this block: a local they were moved out of would keep its room
+    // in this future, allocated once for the connection's life.
+    let (start, channels_empty, login_grace_time, unused_timeout, channel_timeouts) = {
+        // What the limit layers set on `Connect`; later changes are not looked at.
+        let mut limits = std::mem::take(&mut *connection.limits());
+        let channel_timeouts = limits.channel_timeouts.take().map(|entries| Arc::new(crate::idle::ChannelTimeouts::new(entries)));
+        if let Some(timeouts) = &channel_timeouts {
+            connection.set_channel_timeouts(timeouts.clone());
+        }
+        let (login_grace_time, unused_timeout) = (limits.login_grace_time, limits.unused_connection_timeout);
+        let handler = handler::ConnectionHandler::new(shared.clone(), decider, limits);
+        let empty = handler.channels_empty();
+        let start = Box::pin(russh::server::run_stream(shared.config.clone(), stream, handler));
+        (start, empty, login_grace_time, unused_timeout, channel_timeouts)
+    };
+    // The timers that are not configured take no room at all.
+    let mut unused = unused_timeout.map(|timeout| Box::pin(unused_connection(connection.clone(), channels_empty, timeout)));
     let grace = async move {
         match login_grace_time {
             Some(time) => tokio::time::sleep(time).await,
@@ -235,7 +245,7 @@ where
     };
     tokio::pin!(grace);
     let session = tokio::select! {
-        s = russh::server::run_stream(shared.config.clone(), stream, handler) => s.map_err(ConnectionError::from)?,
+        s = start => s.map_err(ConnectionError::from)?,
         () = &mut grace => {
             tracing::info!("login grace time exceeded before the version exchange; dropped");
             return Err(ConnectionError::new(ConnectionErrorKind::LoginGraceTimeExceeded, None));
@@ -245,15 +255,13 @@ where
     connection.set_handle(handle.clone());
     tokio::pin!(session);
     let mut grace_done = false;
-    let global_expired = async {
-        match &channel_timeouts {
-            Some(timeouts) => loop {
+    let mut global_expired = channel_timeouts.map(|timeouts| {
+        Box::pin(async move {
+            loop {
                 timeouts.global_expired().await;
-            },
-            None => std::future::pending().await,
-        }
-    };
-    tokio::pin!(global_expired);
+            }
+        })
+    });
     loop {
         tokio::select! {
             result = &mut session => {
@@ -269,12 +277,12 @@ where
                     return Err(ConnectionError::new(ConnectionErrorKind::LoginGraceTimeExceeded, None));
                 }
             }
-            () = &mut unused => {
+            Some(()) = OptionFuture::from(unused.as_mut()), if unused.is_some() => {
                 tracing::info!(timeout_secs = unused_timeout.unwrap_or_default().as_secs(), "unused connection timeout: no open channel; disconnecting");
                 disconnect_then_cut(&handle, "Unused connection timeout", &mut session).await;
                 return Err(ConnectionError::new(ConnectionErrorKind::UnusedConnectionTimeout, None));
             }
-            () = &mut global_expired => {}
+            Some(()) = OptionFuture::from(global_expired.as_mut()), if global_expired.is_some() => {}
             changed = shutdown.changed() => {
                 let phase = if changed.is_ok() { *shutdown.borrow_and_update() } else { Phase::Disconnect };
                 let unauthenticated = !connection.is_authenticated();
@@ -288,9 +296,8 @@ where
 }
 
 /// Resolves when the connection, once authenticated, has had no open channel
-/// for `timeout` (never without one): OpenSSH's `UnusedConnectionTimeout`.
-async fn unused_connection(connection: Arc<Connection>, mut empty: watch::Receiver<bool>, timeout: Option<Duration>) {
-    let Some(timeout) = timeout else { return std::future::pending().await };
+/// for `timeout`: OpenSSH's `UnusedConnectionTimeout`.
+async fn unused_connection(connection: Arc<Connection>, mut empty: watch::Receiver<bool>, timeout: Duration) {
     connection.authenticated().await;
     loop {
         // The sender lives as long as the connection's handler: an error means it is ending.
@@ -314,9 +321,11 @@ const DISCONNECT_GRACE: Duration = Duration::from_secs(1);
 /// Queues a disconnect with `message` and waits a moment for russh to send it
 /// and end the session; the caller's return then cuts the stream regardless.
 async fn disconnect_then_cut<F: Future + Unpin>(handle: &russh::server::Handle, message: &str, session: &mut F) {
-    let _ = tokio::time::timeout(DISCONNECT_GRACE, async {
+    // Boxed: taken once at most, and inline it would widen the connection's
+    // task (allocated once, at its largest state) for the connection's life.
+    let _ = Box::pin(tokio::time::timeout(DISCONNECT_GRACE, async {
         let _ = handle.disconnect(russh::Disconnect::ByApplication, message.into(), String::new()).await;
         session.await;
-    })
+    }))
     .await;
 }

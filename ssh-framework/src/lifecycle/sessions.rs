@@ -16,7 +16,6 @@ use bytes::Bytes;
 use futures_util::FutureExt;
 use russh::server::{self, Msg};
 use russh::{Channel, ChannelId, ChannelMsg, ChannelOpenFailure, ChannelReadHalf, ChannelWriteHalf};
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
@@ -46,7 +45,7 @@ struct SessionChannel {
     early_len: usize,
     early_eof: bool,
     info: SessionInfo,
-    events: Option<mpsc::Sender<ChannelEvent>>,
+    events: Option<crate::event_queue::Sender<ChannelEvent>>,
     body: Option<JoinHandle<()>>,
     /// Tells a finished body's report apart from a later channel with the same id.
     token: u64,
@@ -108,8 +107,7 @@ pub(crate) struct Sessions {
     channels: HashMap<ChannelId, SessionChannel>,
     /// Bodies report here when they closed their channel: russh forgets a
     /// channel the server closed and never calls `channel_close` for it.
-    finished_tx: mpsc::UnboundedSender<(ChannelId, u64)>,
-    finished_rx: mpsc::UnboundedReceiver<(ChannelId, u64)>,
+    finished: Finished,
     next_token: u64,
     /// The server's budget of open files, handed to bodies with their [`ChannelIo`].
     open_files: Arc<OpenFiles>,
@@ -123,15 +121,13 @@ impl Sessions {
         user_sessions: Option<SessionPlaces>,
         open_files: Arc<OpenFiles>,
     ) -> Self {
-        let (finished_tx, finished_rx) = mpsc::unbounded_channel();
         Sessions {
             decider,
             max_sessions,
             all_channels,
             user_sessions,
             channels: HashMap::new(),
-            finished_tx,
-            finished_rx,
+            finished: Finished::default(),
             next_token: 0,
             open_files,
         }
@@ -139,7 +135,7 @@ impl Sessions {
 
     /// Forgets session channels whose body finished and closed them.
     fn reap_finished(&mut self) {
-        while let Ok((id, token)) = self.finished_rx.try_recv() {
+        for (id, token) in self.finished.take() {
             if self.channels.get(&id).is_some_and(|c| c.token == token) {
                 self.channels.remove(&id);
             }
@@ -211,14 +207,14 @@ impl Sessions {
         }
         let slots = channel.slots.clone();
         let handle = connection.handle().cloned();
-        let (finished, token) = (self.finished_tx.clone(), channel.token);
+        let (finished, token) = (self.finished.clone(), channel.token);
         let waiting = async move {
             watch.expired().await;
             drop(slots.lock().unwrap_or_else(PoisonError::into_inner).take());
             if let Some(handle) = handle {
                 let _ = handle.close(id).await;
             }
-            let _ = finished.send((id, token));
+            finished.report(id, token);
         };
         channel.waiting = Some(tokio::spawn(waiting.instrument(channel.span.clone())));
         channel
@@ -317,7 +313,7 @@ impl Sessions {
             let _ = session.channel_failure(id);
             return;
         };
-        let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
+        let (events_tx, events_rx) = crate::event_queue::bounded(EVENT_QUEUE);
         let flow = self.decider.connection().flow().clone();
         // OpenSSH's names for `ChannelTimeout`.
         let channel_type = match &kind {
@@ -343,7 +339,7 @@ impl Sessions {
         };
         let _ = session.channel_success(id);
         let handle = self.decider.connection().handle().cloned();
-        let finished = (self.finished_tx.clone(), id, token);
+        let finished = (self.finished.clone(), id, token);
         let slots = self.channels.get_mut(&id).and_then(|c| {
             if let Some(waiting) = c.waiting.take() {
                 waiting.abort();
@@ -366,7 +362,24 @@ impl Sessions {
     }
 }
 
-type FinishedReport = (mpsc::UnboundedSender<(ChannelId, u64)>, ChannelId, u64);
+type FinishedReport = (Finished, ChannelId, u64);
+
+/// Where bodies report that they closed their channel (id and token), until
+/// the next open reaps them. A list, not a channel: a channel allocates its
+/// first block of slots when made, on every connection; the list only when a
+/// body reports.
+#[derive(Debug, Clone, Default)]
+struct Finished(Arc<Mutex<Vec<(ChannelId, u64)>>>);
+
+impl Finished {
+    fn report(&self, id: ChannelId, token: u64) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).push((id, token));
+    }
+
+    fn take(&self) -> Vec<(ChannelId, u64)> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
 /// A session channel's places under `MaxChannels` and `MaxSessionsPerUser`.
 type Slots = (ForwardSlot, Option<Held>);
 
@@ -380,10 +393,30 @@ async fn run_body(
     (finished, slots): (FinishedReport, Option<Slots>),
     watch: ChannelWatch,
 ) {
-    let outcome = tokio::select! {
-        outcome = AssertUnwindSafe(body).catch_unwind() => Some(outcome),
-        () = watch.expired() => None,
+    // This task is allocated once at its largest state and lives as long as
+    // the body: the timeout watch takes room only when one applies, and the
+    // ending (its messages to russh) is boxed.
+    let outcome = if watch.is_watched() {
+        tokio::select! {
+            outcome = AssertUnwindSafe(body).catch_unwind() => Some(outcome),
+            () = Box::pin(watch.expired()) => None,
+        }
+    } else {
+        Some(AssertUnwindSafe(body).catch_unwind().await)
     };
+    Box::pin(end_body(outcome, write, handle)).await;
+    drop(slots);
+    let (finished, id, token) = finished;
+    finished.report(id, token);
+}
+
+/// Sends what ends a body's channel: its exit status or signal (none after a
+/// timeout or a panic), EOF, close.
+async fn end_body(
+    outcome: Option<std::thread::Result<ExitStatus>>,
+    write: Arc<ChannelWriteHalf<Msg>>,
+    handle: Option<server::Handle>,
+) {
     match outcome {
         None => {}
         Some(Ok(ExitStatus::Code(code))) => {
@@ -402,7 +435,4 @@ async fn run_body(
     }
     let _ = write.eof().await;
     let _ = write.close().await;
-    drop(slots);
-    let (tx, id, token) = finished;
-    let _ = tx.send((id, token));
 }
