@@ -20,16 +20,64 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use rustix::fs::{AtFlags, FileType, OFlags};
+use rustix::io::{Errno, ReadWriteFlags};
 use rustix::path::DecInt;
 use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt, SystemTimeSpec};
 use cap_std::fs::{Dir, DirBuilder, DirBuilderExt, MetadataExt, OpenOptions, OpenOptionsExt, ReadDir};
 
 use super::backend::{Backend, DirEntry, FileAttributes, OpenFlags, Owner, ReadBuffer, RenameMode, StatVfs, Times, long_name};
+
+/// Reads into `buf` what the page cache already holds, without blocking:
+/// `preadv2` with `RWF_NOWAIT` fails with `EAGAIN` rather than wait for the
+/// disk (or a network file system, or a FUSE server). Returns `true` when the
+/// read is complete (`buf` full, or the end of the file reached); otherwise
+/// the caller reads the rest on the blocking pool, where a file that refuses
+/// the flag, an I/O error or missing pages are dealt with as before.
+fn read_cached(file: &FsFile, offset: u64, buf: &mut ReadBuffer) -> bool {
+    if !file.nowait.load(Ordering::Relaxed) || nowait_disabled() {
+        return false;
+    }
+    while buf.remaining() > 0 {
+        let at = offset + buf.len() as u64;
+        let got = rustix::io::preadv2(&*file.file, &mut [io::IoSliceMut::new(buf.unfilled_mut())], at, ReadWriteFlags::NOWAIT);
+        match got {
+            Ok(0) => return true,
+            Ok(n) => buf.advance(n),
+            Err(Errno::INTR) => {}
+            // Not cached (yet): this request goes to the blocking pool, the next tries again.
+            Err(Errno::AGAIN) => return false,
+            Err(_) => {
+                // Refused (`EOPNOTSUPP`, `ESPIPE`, ...) or failed: the blocking
+                // read reports the error, and this file is not tried again.
+                file.nowait.store(false, Ordering::Relaxed);
+                return false;
+            }
+        }
+    }
+    true
+}
+
+#[cfg(not(test))]
+fn nowait_disabled() -> bool {
+    false
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests turn the page-cache path off to exercise the blocking one alone.
+    static NOWAIT_DISABLED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[cfg(test)]
+fn nowait_disabled() -> bool {
+    NOWAIT_DISABLED.with(std::cell::Cell::get)
+}
 
 /// Entries per `SSH_FXP_NAME` answer (OpenSSH's server sends 100).
 const ENTRIES_PER_READDIR: usize = 100;
@@ -121,6 +169,10 @@ impl fmt::Debug for FsBackend {
 #[derive(Debug)]
 pub struct FsFile {
     file: Arc<std::fs::File>,
+    /// Whether reads may still try the page cache inline ([`read_cached`]):
+    /// cleared for good once the file refuses `RWF_NOWAIT` (a pipe, a device,
+    /// a file system without support), so it costs one failed call per file.
+    nowait: AtomicBool,
 }
 
 /// A directory listing opened by [`FsBackend`].
@@ -807,10 +859,15 @@ impl Backend for FsBackend {
                 root.open_with(rel, &options)
             })
             .await?;
-        Ok(FsFile { file: Arc::new(file.into_std()) })
+        Ok(FsFile { file: Arc::new(file.into_std()), nowait: AtomicBool::new(true) })
     }
 
     async fn read(&self, file: &FsFile, offset: u64, buf: &mut ReadBuffer) -> io::Result<()> {
+        // What the page cache holds is copied here, on the async task, without
+        // a trip to the blocking pool; the rest (if any) takes that trip.
+        if read_cached(file, offset, buf) {
+            return Ok(());
+        }
         let f = file.file.clone();
         let mut owned = std::mem::take(buf);
         let filled = self
