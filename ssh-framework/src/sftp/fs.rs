@@ -52,12 +52,14 @@ fn read_cached(file: &FsFile, offset: u64, buf: &mut ReadBuffer) -> bool {
             Err(Errno::INTR) => {}
             // Not cached (yet): this request goes to the blocking pool, the next tries again.
             Err(Errno::AGAIN) => return false,
-            Err(_) => {
-                // Refused (`EOPNOTSUPP`, `ESPIPE`, ...) or failed: the blocking
-                // read reports the error, and this file is not tried again.
+            // Refused (a file system without support, a pipe, a file opened
+            // write-only): the blocking read answers, and this file is not tried again.
+            Err(Errno::OPNOTSUPP | Errno::SPIPE | Errno::BADF) => {
                 file.nowait.store(false, Ordering::Relaxed);
                 return false;
             }
+            // Failed: the blocking read reports the error (or reads past it).
+            Err(_) => return false,
         }
     }
     true
@@ -72,6 +74,12 @@ fn nowait_disabled() -> bool {
 thread_local! {
     /// Tests turn the page-cache path off to exercise the blocking one alone.
     static NOWAIT_DISABLED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Reads that took the blocking pool, counted on the task's thread.
+    static BLOCKING_READS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 #[cfg(test)]
@@ -868,6 +876,8 @@ impl Backend for FsBackend {
         if read_cached(file, offset, buf) {
             return Ok(());
         }
+        #[cfg(test)]
+        BLOCKING_READS.with(|n| n.set(n.get() + 1));
         let f = file.file.clone();
         let mut owned = std::mem::take(buf);
         let filled = self
@@ -1134,6 +1144,77 @@ mod tests {
             }
         });
         again.await.expect("the backend serves again once its calls return");
+    }
+
+    /// Reads `file` through the backend in `chunk`-byte requests, as a client would.
+    async fn read_all(backend: &FsBackend, file: &FsFile, chunk: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        loop {
+            let mut buf = ReadBuffer::with_capacity(chunk);
+            backend.read(file, out.len() as u64, &mut buf).await.unwrap();
+            if buf.is_empty() {
+                return out;
+            }
+            out.extend_from_slice(buf.filled());
+        }
+    }
+
+    fn blocking_reads() -> usize {
+        BLOCKING_READS.with(std::cell::Cell::get)
+    }
+
+    // A current-thread runtime: the page-cache path runs on this thread, where the counters are.
+    #[tokio::test(flavor = "current_thread")]
+    async fn reads_from_the_page_cache_or_the_blocking_pool_return_the_same_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        // Not a multiple of the request size, nor of a page.
+        let data: Vec<u8> = (0..(3 << 20) + 12_345u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        std::fs::write(dir.path().join("f"), &data).unwrap();
+        let backend = FsBackend::open(dir.path()).unwrap();
+        let open = |backend: &FsBackend| {
+            let backend = backend.clone();
+            async move { backend.open(Path::new("f"), OpenFlags { read: true, ..OpenFlags::default() }, &FileAttributes::default()).await.unwrap() }
+        };
+        let chunk = 255 << 10;
+        let requests = data.len().div_ceil(chunk) + 1;
+
+        // Just written, so cached: every read is served inline.
+        let file = open(&backend).await;
+        let before = blocking_reads();
+        assert!(read_all(&backend, &file, chunk).await == data, "cached reads");
+        assert_eq!(blocking_reads() - before, 0, "a cached file took the blocking pool");
+
+        // The page-cache path off: every read takes the blocking pool, with the same bytes.
+        NOWAIT_DISABLED.with(|d| d.set(true));
+        let before = blocking_reads();
+        assert!(read_all(&backend, &file, chunk).await == data, "blocking reads");
+        assert_eq!(blocking_reads() - before, requests, "each read took the blocking pool");
+        NOWAIT_DISABLED.with(|d| d.set(false));
+
+        // Evicted from the cache: the first read cannot be served inline; reads
+        // that find part of their range cached finish on the blocking pool.
+        file.file.sync_all().unwrap();
+        rustix::fs::fadvise(&*file.file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+        let before = blocking_reads();
+        assert!(read_all(&backend, &file, chunk).await == data, "reads of an evicted file");
+        let trips = blocking_reads() - before;
+        assert!((1..=requests).contains(&trips), "{trips} trips to the blocking pool for {requests} reads");
+
+        // Odd offsets and lengths, and reads at and past the end.
+        for (offset, len) in [(1u64, 4095usize), (4095, 8193), (data.len() as u64 - 10, 100), (data.len() as u64, 10), (1 << 40, 10)] {
+            let mut buf = ReadBuffer::with_capacity(len);
+            backend.read(&file, offset, &mut buf).await.unwrap();
+            let start = (offset as usize).min(data.len());
+            let want = &data[start..(start + len).min(data.len())];
+            assert!(buf.filled() == want, "read of {len} at {offset}");
+        }
+
+        // A file that refuses RWF_NOWAIT (a pipe here) is tried once, then left to the blocking pool.
+        let (reader, _writer) = std::io::pipe().unwrap();
+        let pipe = FsFile { file: Arc::new(std::fs::File::from(std::os::fd::OwnedFd::from(reader))), nowait: AtomicBool::new(true) };
+        let mut buf = ReadBuffer::with_capacity(16);
+        assert!(!read_cached(&pipe, 0, &mut buf));
+        assert!(!pipe.nowait.load(Ordering::Relaxed), "a pipe keeps being tried inline");
     }
 
     #[test]
