@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, OwnedSemaphorePermit, RwLock, Semaphore, mpsc};
 use tokio_util::task::TaskTracker;
@@ -469,8 +469,14 @@ async fn read_packet<R: AsyncRead + Unpin>(reader: &mut R) -> io::Result<Option<
         tracing::warn!(len, max = MAX_PACKET, "SFTP packet too long; closing the session");
         return Err(io::Error::new(io::ErrorKind::InvalidData, format!("SFTP packet of {len} bytes exceeds {MAX_PACKET}")));
     }
-    let mut buf = BytesMut::zeroed(len);
-    reader.read_exact(&mut buf).await?;
+    // Read into spare capacity: a 255 KiB `SSH_FXP_WRITE` is not zeroed first.
+    let mut buf = BytesMut::with_capacity(len);
+    while buf.len() < len {
+        let missing = len - buf.len();
+        if reader.read_buf(&mut (&mut buf).limit(missing)).await? == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+    }
     Ok(Some(buf.freeze()))
 }
 
