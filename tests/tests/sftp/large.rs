@@ -77,6 +77,17 @@ fn evict(path: &Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_64_mib_file_downloads_and_uploads_byte_exact() {
+    get_and_put_64_mib().await;
+}
+
+/// The same on one thread, as each connection runs when the server gives
+/// connections threads of their own.
+#[tokio::test(flavor = "current_thread")]
+async fn a_64_mib_file_downloads_and_uploads_byte_exact_on_a_current_thread_runtime() {
+    get_and_put_64_mib().await;
+}
+
+async fn get_and_put_64_mib() {
     let jail = Jail::start().await;
     let down = pseudo_random(SIZE, 11);
     let up = pseudo_random(SIZE, 12);
