@@ -116,6 +116,12 @@ static ALL_CALLS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(PRO
 /// attributes are needed), so a FIFO, a device or a lease in the jail cannot
 /// block a call, and a size is only set on a regular file.
 ///
+/// The one exception is a read of what the page cache already holds: it is
+/// copied on the session's own task with `preadv2(RWF_NOWAIT)`, which the
+/// kernel answers at once or refuses (`EAGAIN` when the data is not cached,
+/// `EOPNOTSUPP` on a file system or file that cannot promise not to wait);
+/// only what it refuses takes the bounded trip to the blocking pool.
+///
 /// # Modes and owners
 ///
 /// By default the set-uid, set-gid and sticky bits (`0o7000`) are removed
