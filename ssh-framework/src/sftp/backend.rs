@@ -459,6 +459,15 @@ impl ReadBuffer {
         ReadBuffer { buf: BytesMut::zeroed(header + len), header, filled: 0 }
     }
 
+    /// A buffer reused from an earlier response: room for `header` bytes,
+    /// then `len` bytes of data. What it held is not cleared (it is the
+    /// session's own data, and only the filled part is ever sent).
+    pub(crate) fn reuse(mut buf: BytesMut, header: usize, len: usize) -> Self {
+        // Zeroes only what the earlier response did not fill (a short read at the end of a file).
+        buf.resize(header + len, 0);
+        ReadBuffer { buf, header, filled: 0 }
+    }
+
     /// How many more bytes fit.
     pub fn remaining(&self) -> usize {
         self.buf.len() - self.header - self.filled

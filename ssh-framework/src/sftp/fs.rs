@@ -20,16 +20,72 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use rustix::fs::{AtFlags, FileType, OFlags};
+use rustix::io::{Errno, ReadWriteFlags};
 use rustix::path::DecInt;
 use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt, SystemTimeSpec};
 use cap_std::fs::{Dir, DirBuilder, DirBuilderExt, MetadataExt, OpenOptions, OpenOptionsExt, ReadDir};
 
 use super::backend::{Backend, DirEntry, FileAttributes, OpenFlags, Owner, ReadBuffer, RenameMode, StatVfs, Times, long_name};
+
+/// Reads into `buf` what the page cache already holds, without blocking:
+/// `preadv2` with `RWF_NOWAIT` fails with `EAGAIN` rather than wait for the
+/// disk (or a network file system, or a FUSE server). Returns `true` when the
+/// read is complete (`buf` full, or the end of the file reached); otherwise
+/// the caller reads the rest on the blocking pool, where a file that refuses
+/// the flag, an I/O error or missing pages are dealt with as before.
+fn read_cached(file: &FsFile, offset: u64, buf: &mut ReadBuffer) -> bool {
+    if !file.nowait.load(Ordering::Relaxed) || nowait_disabled() {
+        return false;
+    }
+    while buf.remaining() > 0 {
+        let at = offset + buf.len() as u64;
+        let got = rustix::io::preadv2(&*file.file, &mut [io::IoSliceMut::new(buf.unfilled_mut())], at, ReadWriteFlags::NOWAIT);
+        match got {
+            Ok(0) => return true,
+            Ok(n) => buf.advance(n),
+            Err(Errno::INTR) => {}
+            // Not cached (yet): this request goes to the blocking pool, the next tries again.
+            Err(Errno::AGAIN) => return false,
+            // Refused (a file system without support, a pipe, a file opened
+            // write-only): the blocking read answers, and this file is not tried again.
+            Err(Errno::OPNOTSUPP | Errno::SPIPE | Errno::BADF) => {
+                file.nowait.store(false, Ordering::Relaxed);
+                return false;
+            }
+            // Failed: the blocking read reports the error (or reads past it).
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+#[cfg(not(test))]
+fn nowait_disabled() -> bool {
+    false
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests turn the page-cache path off to exercise the blocking one alone.
+    static NOWAIT_DISABLED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Reads that took the blocking pool, counted on the task's thread.
+    static BLOCKING_READS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+#[cfg(test)]
+fn nowait_disabled() -> bool {
+    NOWAIT_DISABLED.with(std::cell::Cell::get)
+}
 
 /// Entries per `SSH_FXP_NAME` answer (OpenSSH's server sends 100).
 const ENTRIES_PER_READDIR: usize = 100;
@@ -59,6 +115,12 @@ static ALL_CALLS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(PRO
 /// up. Paths are opened with `O_NONBLOCK` (or `O_PATH`, where only
 /// attributes are needed), so a FIFO, a device or a lease in the jail cannot
 /// block a call, and a size is only set on a regular file.
+///
+/// The one exception is a read of what the page cache already holds: it is
+/// copied on the session's own task with `preadv2(RWF_NOWAIT)`, which the
+/// kernel answers at once or refuses (`EAGAIN` when the data is not cached,
+/// `EOPNOTSUPP` on a file system or file that cannot promise not to wait);
+/// only what it refuses takes the bounded trip to the blocking pool.
 ///
 /// # Modes and owners
 ///
@@ -121,6 +183,10 @@ impl fmt::Debug for FsBackend {
 #[derive(Debug)]
 pub struct FsFile {
     file: Arc<std::fs::File>,
+    /// Whether reads may still try the page cache inline ([`read_cached`]):
+    /// cleared for good once the file refuses `RWF_NOWAIT` (a pipe, a device,
+    /// a file system without support), so it costs one failed call per file.
+    nowait: AtomicBool,
 }
 
 /// A directory listing opened by [`FsBackend`].
@@ -807,10 +873,17 @@ impl Backend for FsBackend {
                 root.open_with(rel, &options)
             })
             .await?;
-        Ok(FsFile { file: Arc::new(file.into_std()) })
+        Ok(FsFile { file: Arc::new(file.into_std()), nowait: AtomicBool::new(true) })
     }
 
     async fn read(&self, file: &FsFile, offset: u64, buf: &mut ReadBuffer) -> io::Result<()> {
+        // What the page cache holds is copied here, on the async task, without
+        // a trip to the blocking pool; the rest (if any) takes that trip.
+        if read_cached(file, offset, buf) {
+            return Ok(());
+        }
+        #[cfg(test)]
+        BLOCKING_READS.with(|n| n.set(n.get() + 1));
         let f = file.file.clone();
         let mut owned = std::mem::take(buf);
         let filled = self
@@ -1077,6 +1150,77 @@ mod tests {
             }
         });
         again.await.expect("the backend serves again once its calls return");
+    }
+
+    /// Reads `file` through the backend in `chunk`-byte requests, as a client would.
+    async fn read_all(backend: &FsBackend, file: &FsFile, chunk: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        loop {
+            let mut buf = ReadBuffer::with_capacity(chunk);
+            backend.read(file, out.len() as u64, &mut buf).await.unwrap();
+            if buf.is_empty() {
+                return out;
+            }
+            out.extend_from_slice(buf.filled());
+        }
+    }
+
+    fn blocking_reads() -> usize {
+        BLOCKING_READS.with(std::cell::Cell::get)
+    }
+
+    // A current-thread runtime: the page-cache path runs on this thread, where the counters are.
+    #[tokio::test(flavor = "current_thread")]
+    async fn reads_from_the_page_cache_or_the_blocking_pool_return_the_same_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        // Not a multiple of the request size, nor of a page.
+        let data: Vec<u8> = (0..(3 << 20) + 12_345u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        std::fs::write(dir.path().join("f"), &data).unwrap();
+        let backend = FsBackend::open(dir.path()).unwrap();
+        let open = |backend: &FsBackend| {
+            let backend = backend.clone();
+            async move { backend.open(Path::new("f"), OpenFlags { read: true, ..OpenFlags::default() }, &FileAttributes::default()).await.unwrap() }
+        };
+        let chunk = 255 << 10;
+        let requests = data.len().div_ceil(chunk) + 1;
+
+        // Just written, so cached: every read is served inline.
+        let file = open(&backend).await;
+        let before = blocking_reads();
+        assert!(read_all(&backend, &file, chunk).await == data, "cached reads");
+        assert_eq!(blocking_reads() - before, 0, "a cached file took the blocking pool");
+
+        // The page-cache path off: every read takes the blocking pool, with the same bytes.
+        NOWAIT_DISABLED.with(|d| d.set(true));
+        let before = blocking_reads();
+        assert!(read_all(&backend, &file, chunk).await == data, "blocking reads");
+        assert_eq!(blocking_reads() - before, requests, "each read took the blocking pool");
+        NOWAIT_DISABLED.with(|d| d.set(false));
+
+        // Evicted from the cache: the first read cannot be served inline; reads
+        // that find part of their range cached finish on the blocking pool.
+        file.file.sync_all().unwrap();
+        rustix::fs::fadvise(&*file.file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+        let before = blocking_reads();
+        assert!(read_all(&backend, &file, chunk).await == data, "reads of an evicted file");
+        let trips = blocking_reads() - before;
+        assert!((1..=requests).contains(&trips), "{trips} trips to the blocking pool for {requests} reads");
+
+        // Odd offsets and lengths, and reads at and past the end.
+        for (offset, len) in [(1u64, 4095usize), (4095, 8193), (data.len() as u64 - 10, 100), (data.len() as u64, 10), (1 << 40, 10)] {
+            let mut buf = ReadBuffer::with_capacity(len);
+            backend.read(&file, offset, &mut buf).await.unwrap();
+            let start = (offset as usize).min(data.len());
+            let want = &data[start..(start + len).min(data.len())];
+            assert!(buf.filled() == want, "read of {len} at {offset}");
+        }
+
+        // A file that refuses RWF_NOWAIT (a pipe here) is tried once, then left to the blocking pool.
+        let (reader, _writer) = std::io::pipe().unwrap();
+        let pipe = FsFile { file: Arc::new(std::fs::File::from(std::os::fd::OwnedFd::from(reader))), nowait: AtomicBool::new(true) };
+        let mut buf = ReadBuffer::with_capacity(16);
+        assert!(!read_cached(&pipe, 0, &mut buf));
+        assert!(!pipe.nowait.load(Ordering::Relaxed), "a pipe keeps being tried inline");
     }
 
     #[test]

@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, OwnedSemaphorePermit, RwLock, Semaphore, mpsc};
 use tokio_util::task::TaskTracker;
@@ -49,6 +49,10 @@ pub(crate) const MAX_PACKET: usize = 256 * 1024;
 pub(crate) const MAX_IO: usize = MAX_PACKET - 1024;
 /// Responses at most this long are gathered into one channel write.
 const SMALL_RESPONSE: usize = 4096;
+/// Read buffers a session keeps for reuse once their response is written.
+const SPARE_BUFFERS: usize = 8;
+/// Buffers smaller than this are not worth keeping.
+const SPARE_MIN: usize = 32 * 1024;
 /// How long a closing session waits for requests still running.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -227,6 +231,46 @@ impl<B: Backend> Handles<B> {
 struct Shared<B: Backend> {
     backend: Arc<B>,
     handles: Mutex<Handles<B>>,
+    spare: Arc<SpareBuffers>,
+}
+
+/// Buffers of written `SSH_FXP_DATA` responses, reused for the next reads:
+/// a fresh buffer is zeroed (and, at 255 KiB, often fresh pages that fault
+/// in one by one), a reused one is not. At most [`SPARE_BUFFERS`] are kept,
+/// and none once the session has nothing in flight, so an idle session holds none.
+#[derive(Default)]
+struct SpareBuffers(Mutex<Vec<BytesMut>>);
+
+impl SpareBuffers {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<BytesMut>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A buffer for a read of `len` bytes after the response header.
+    fn read_buffer(&self, len: usize) -> ReadBuffer {
+        let spare = self.lock().pop();
+        match spare {
+            Some(buf) if buf.capacity() >= protocol::DATA_HEADER + len => ReadBuffer::reuse(buf, protocol::DATA_HEADER, len),
+            _ => ReadBuffer::with_header(protocol::DATA_HEADER, len),
+        }
+    }
+
+    /// Keeps a written response's buffer, if nothing else holds it and there is room.
+    fn give_back(&self, bytes: Bytes) {
+        if bytes.len() < SPARE_MIN {
+            return;
+        }
+        if let Ok(buf) = bytes.try_into_mut() {
+            let mut spare = self.lock();
+            if spare.len() < SPARE_BUFFERS {
+                spare.push(buf);
+            }
+        }
+    }
+
+    fn clear(&self) {
+        self.lock().clear();
+    }
 }
 
 impl<B: Backend> Shared<B> {
@@ -246,7 +290,10 @@ where
 {
     let mut reader = BufReader::with_capacity(64 * 1024, reader);
     let (tx, rx) = mpsc::channel::<Outgoing>(config.max_in_flight + 8);
-    let writer = tokio::spawn(write_responses(writer, rx).in_current_span());
+    let spare = Arc::new(SpareBuffers::default());
+    let permits = Arc::new(Semaphore::new(config.max_in_flight));
+    let idle = Idle { permits: permits.clone(), all: config.max_in_flight, spare: spare.clone() };
+    let writer = tokio::spawn(write_responses(writer, rx, idle).in_current_span());
 
     // The first packet must be SSH_FXP_INIT; its version and extensions do not change our answer.
     let first = match read_packet(&mut reader).await? {
@@ -260,8 +307,7 @@ where
     let _ = tx.send(Outgoing { seq: 0, bytes: protocol::version(), _permit: None }).await;
     let mut next_seq = 1u64;
 
-    let shared = Arc::new(Shared { backend, handles: Mutex::new(Handles::new(config.max_handles, budget)) });
-    let permits = Arc::new(Semaphore::new(config.max_in_flight));
+    let shared = Arc::new(Shared { backend, handles: Mutex::new(Handles::new(config.max_handles, budget)), spare });
     let paths = Arc::new(RwLock::new(()));
     let tasks = TaskTracker::new();
 
@@ -423,13 +469,28 @@ async fn read_packet<R: AsyncRead + Unpin>(reader: &mut R) -> io::Result<Option<
         tracing::warn!(len, max = MAX_PACKET, "SFTP packet too long; closing the session");
         return Err(io::Error::new(io::ErrorKind::InvalidData, format!("SFTP packet of {len} bytes exceeds {MAX_PACKET}")));
     }
-    let mut buf = BytesMut::zeroed(len);
-    reader.read_exact(&mut buf).await?;
+    // Read into spare capacity: a 255 KiB `SSH_FXP_WRITE` is not zeroed first.
+    let mut buf = BytesMut::with_capacity(len);
+    while buf.len() < len {
+        let missing = len - buf.len();
+        if reader.read_buf(&mut (&mut buf).limit(missing)).await? == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+    }
     Ok(Some(buf.freeze()))
 }
 
+/// What the writer needs to tell a busy session from an idle one.
+struct Idle {
+    permits: Arc<Semaphore>,
+    all: usize,
+    spare: Arc<SpareBuffers>,
+}
+
 /// Sends responses in request order, gathering small ones into one write.
-async fn write_responses<W: AsyncWrite + Unpin>(mut writer: W, mut rx: mpsc::Receiver<Outgoing>) -> io::Result<()> {
+/// Written buffers go back to the session's spares, which are dropped when
+/// every response is written and no request is in flight.
+async fn write_responses<W: AsyncWrite + Unpin>(mut writer: W, mut rx: mpsc::Receiver<Outgoing>, idle: Idle) -> io::Result<()> {
     let mut batch = BytesMut::with_capacity(64 * 1024);
     // Responses that finished before an earlier one; bounded by the in-flight permits.
     let mut early: BTreeMap<u64, Outgoing> = BTreeMap::new();
@@ -448,6 +509,11 @@ async fn write_responses<W: AsyncWrite + Unpin>(mut writer: W, mut rx: mpsc::Rec
                         batch.clear();
                     }
                     writer.write_all(&out.bytes).await?;
+                    let Outgoing { bytes, _permit: permit, .. } = out;
+                    // The permit last: a buffer comes back before its request counts as done.
+                    idle.spare.give_back(bytes);
+                    drop(permit);
+                    continue;
                 }
                 drop(out);
                 if batch.len() >= 32 * 1024 {
@@ -462,6 +528,10 @@ async fn write_responses<W: AsyncWrite + Unpin>(mut writer: W, mut rx: mpsc::Rec
             batch.clear();
         }
         writer.flush().await?;
+        // Idle: nothing in flight but the permit the reader holds while it waits for the next request.
+        if idle.permits.available_permits() + 1 >= idle.all && rx.is_empty() {
+            idle.spare.clear();
+        }
     }
     Ok(())
 }
@@ -593,7 +663,7 @@ async fn execute<B: Backend>(
         }
         Request::Read { offset, len, .. } => with_file!(f => {
             let len = (len as usize).min(MAX_IO);
-            let mut buf = ReadBuffer::with_header(protocol::DATA_HEADER, len);
+            let mut buf = shared.spare.read_buffer(len);
             match backend.read(f, offset, &mut buf).await {
                 Ok(()) if buf.is_empty() => protocol::status(id, StatusCode::Eof, "End of file"),
                 Ok(()) => {
@@ -680,4 +750,39 @@ async fn execute<B: Backend>(
 fn default_long_name(entry: &DirEntry, now: u64) -> String {
     let (user, group) = entry.attrs.owner.map_or((String::from("0"), String::from("0")), |o| (o.uid.to_string(), o.gid.to_string()));
     long_name(&entry.name, &entry.attrs, 1, &user, &group, now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spare_buffers_are_reused_bounded_and_never_shared() {
+        let spare = SpareBuffers::default();
+        let len = MAX_IO;
+        // Written responses come back, up to the bound.
+        let (fresh, n) = spare.read_buffer(len).into_parts();
+        assert_eq!((fresh.len(), n), (protocol::DATA_HEADER, 0));
+        for _ in 0..SPARE_BUFFERS + 3 {
+            spare.give_back(Bytes::from(vec![7u8; protocol::DATA_HEADER + len]));
+        }
+        assert_eq!(spare.lock().len(), SPARE_BUFFERS);
+        // A reused buffer has room for the whole read and nothing filled.
+        let mut reused = spare.read_buffer(len);
+        assert_eq!((reused.remaining(), reused.len()), (len, 0));
+        assert_eq!(reused.put_slice(b"abc"), 3);
+        assert_eq!(reused.filled(), b"abc");
+        assert_eq!(spare.lock().len(), SPARE_BUFFERS - 1);
+        // One too small for the read is dropped, not handed out.
+        spare.clear();
+        spare.give_back(Bytes::from(vec![0u8; SPARE_MIN]));
+        assert_eq!(spare.read_buffer(SPARE_MIN).remaining(), SPARE_MIN);
+        assert!(spare.lock().is_empty());
+        // Small responses, and buffers something else still holds, are not kept.
+        spare.give_back(Bytes::from(vec![0u8; SPARE_MIN - 1]));
+        let held = Bytes::from(vec![0u8; 2 * SPARE_MIN]);
+        spare.give_back(held.clone());
+        assert!(spare.lock().is_empty());
+        drop(held);
+    }
 }

@@ -6,6 +6,7 @@
 mod budget;
 mod fs;
 mod hostile;
+mod large;
 mod listing;
 mod memory;
 mod mini_sshd;
