@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use ssh_framework::scp::Scp;
 use ssh_framework::sftp::{FsBackend, Sftp};
-use ssh_framework::{ChannelIo, Command, ExitStatus};
+use ssh_framework::{ChannelIo, Command, ExitStatus, ServerBuilder};
 use ssh_framework_tests::handlers::{AuthorizedKeys, SessionOnly};
 use ssh_framework_tests::openssh::{ClientKey, Ssh, SshOutput, keygen};
 use ssh_framework_tests::russh_client::RusshClient;
@@ -52,16 +52,26 @@ impl Files {
     }
 }
 
-struct Jail {
+/// A server with SFTP and SCP over `BASE/root` and a client key for alice,
+/// whose client runs in `BASE/local`.
+pub(crate) struct Jail {
     server: TestServer,
     key: ClientKey,
-    root: PathBuf,
-    local: PathBuf,
+    pub(crate) root: PathBuf,
+    pub(crate) local: PathBuf,
 }
 
 impl Jail {
     /// A server over `BASE/root`; `configure` sets the backend up.
-    async fn start(configure: impl FnOnce(FsBackend) -> FsBackend) -> Jail {
+    pub(crate) async fn start(configure: impl FnOnce(FsBackend) -> FsBackend) -> Jail {
+        Jail::start_with(configure, |server| server).await
+    }
+
+    /// [`start`](Jail::start), and `server` adds to the server's builder.
+    pub(crate) async fn start_with(
+        configure: impl FnOnce(FsBackend) -> FsBackend,
+        server: impl FnOnce(ServerBuilder) -> ServerBuilder,
+    ) -> Jail {
         let base = tempfile::tempdir().unwrap();
         let [root, local, outside] = ["root", "local", "outside"].map(|d| base.path().join(d));
         for dir in [&root, &local, &outside] {
@@ -70,11 +80,11 @@ impl Jail {
         let key = keygen(base.path(), "client").await;
         let files = Files { files: configure(FsBackend::open(&root).unwrap()) };
         let login = AuthorizedKeys::alice(&key.public);
-        let server = TestServer::start_in(base, |b| b.handlers(login).handlers(SessionOnly).handlers(files)).await;
+        let server = TestServer::start_in(base, |b| server(b.handlers(login).handlers(SessionOnly).handlers(files))).await;
         Jail { server, key, root, local }
     }
 
-    async fn sftp(&self, batch: &str) -> SshOutput {
+    pub(crate) async fn sftp(&self, batch: &str) -> SshOutput {
         alice_client(Ssh::sftp, self.server.port(), &self.key, &self.local).batch(batch).await
     }
 

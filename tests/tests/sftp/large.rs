@@ -1,60 +1,16 @@
 //! Large transfers through OpenSSH's `sftp`, compared by SHA-256: the paths
-//! the data takes in [`FsBackend`] (the page cache read inline, the blocking
+//! the data takes in [`FsBackend`](ssh_framework::sftp::FsBackend) (the page cache read inline, the blocking
 //! pool for what the cache does not hold) must all return the file's bytes.
 
-use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use ssh_framework::ChannelIo;
-use ssh_framework::sftp::{FsBackend, Sftp};
 use ssh_framework_tests::data::{pseudo_random, sha256, sha256_file};
-use ssh_framework_tests::handlers::{AuthorizedKeys, SessionOnly};
-use ssh_framework_tests::openssh::{ClientKey, Ssh, SshOutput, keygen};
-use ssh_framework_tests::server::TestServer;
 
-use crate::alice_client;
+use crate::hostile::Jail;
 
 /// The size of every transfer here.
 const SIZE: usize = 64 << 20;
-
-struct Files {
-    root: PathBuf,
-}
-
-#[ssh_framework::server]
-impl Files {
-    #[subsystem("sftp")]
-    async fn sftp(&self, io: ChannelIo) -> io::Result<()> {
-        Sftp::new(FsBackend::open(&self.root)?).serve(io).await
-    }
-}
-
-struct Jail {
-    server: TestServer,
-    key: ClientKey,
-    root: PathBuf,
-    local: PathBuf,
-}
-
-impl Jail {
-    async fn start() -> Jail {
-        let base = tempfile::tempdir().unwrap();
-        let [root, local] = ["root", "local"].map(|d| base.path().join(d));
-        for dir in [&root, &local] {
-            std::fs::create_dir(dir).unwrap();
-        }
-        let key = keygen(base.path(), "client").await;
-        let files = Files { root: root.clone() };
-        let login = AuthorizedKeys::alice(&key.public);
-        let server = TestServer::start_in(base, |b| b.handlers(login).handlers(SessionOnly).handlers(files)).await;
-        Jail { server, key, root, local }
-    }
-
-    async fn sftp(&self, batch: &str) -> SshOutput {
-        alice_client(Ssh::sftp, self.server.port(), &self.key, &self.local).batch(batch).await
-    }
-}
 
 /// Bytes of `path` the page cache holds, as util-linux's `fincore` counts them.
 fn resident_bytes(path: &Path) -> u64 {
@@ -75,20 +31,21 @@ fn evict(path: &Path) {
     assert!(status.success());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// Served as by default: each connection on a current-thread runtime of a
+/// connection thread.
+#[tokio::test]
 async fn a_64_mib_file_downloads_and_uploads_byte_exact() {
-    get_and_put_64_mib().await;
+    get_and_put_64_mib(Jail::start(|files| files).await).await;
 }
 
-/// The same on one thread, as each connection runs when the server gives
-/// connections threads of their own.
-#[tokio::test(flavor = "current_thread")]
-async fn a_64_mib_file_downloads_and_uploads_byte_exact_on_a_current_thread_runtime() {
-    get_and_put_64_mib().await;
+/// The same with connections served as tasks on the caller's work-stealing
+/// runtime (`connection_threads(0)`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_64_mib_file_downloads_and_uploads_byte_exact_without_connection_threads() {
+    get_and_put_64_mib(Jail::start_with(|files| files, |server| server.connection_threads(0)).await).await;
 }
 
-async fn get_and_put_64_mib() {
-    let jail = Jail::start().await;
+async fn get_and_put_64_mib(jail: Jail) {
     let down = pseudo_random(SIZE, 11);
     let up = pseudo_random(SIZE, 12);
     std::fs::write(jail.root.join("down.bin"), &down).unwrap();
@@ -103,7 +60,7 @@ async fn get_and_put_64_mib() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_64_mib_file_not_in_the_page_cache_downloads_byte_exact() {
-    let jail = Jail::start().await;
+    let jail = Jail::start(|files| files).await;
     let data = pseudo_random(SIZE, 13);
     let path = jail.root.join("cold.bin");
     std::fs::write(&path, &data).unwrap();
