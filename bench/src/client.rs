@@ -82,6 +82,41 @@ impl Logins {
     pub(crate) fn rate(&self) -> f64 {
         self.ok as f64 / self.elapsed.as_secs_f64()
     }
+
+    /// Up to `count` runs of `login`, one after another, none started after
+    /// `budget`; with the server's tree CPU per successful login. `client`
+    /// names the client in the first failure's message.
+    pub(crate) async fn sequential<F, Fut>(count: usize, budget: Duration, server: Option<u32>, client: &str, mut login: F) -> Logins
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<(), String>>,
+    {
+        let baseline = server.map(cpu::descendants).unwrap_or(0);
+        let before = server.and_then(cpu::tree);
+        let start = Instant::now();
+        let mut result = Logins::default();
+        for _ in 0..count {
+            if start.elapsed() > budget {
+                break;
+            }
+            match login().await {
+                Ok(()) => result.ok += 1,
+                Err(e) => {
+                    if result.failed == 0 {
+                        eprintln!("    first failure ({client}): {e}");
+                    }
+                    result.failed += 1;
+                }
+            }
+        }
+        result.elapsed = start.elapsed();
+        if let Some(pid) = server {
+            cpu::settle(pid, baseline).await;
+        }
+        let used = server.and_then(cpu::tree).zip(before).map(|(a, b)| a - b);
+        result.cpu_ms = used.filter(|_| result.ok > 0).map(|c| c * 1e3 / result.ok as f64);
+        result
+    }
 }
 
 /// CPU bookkeeping of one transfer: the server's tree and the client's.
@@ -345,31 +380,7 @@ impl Client {
         timeout: Duration,
         server: Option<u32>,
     ) -> Logins {
-        let baseline = server.map(cpu::descendants).unwrap_or(0);
-        let before = server.and_then(cpu::tree);
-        let start = Instant::now();
-        let mut result = Logins::default();
-        for _ in 0..count {
-            if start.elapsed() > budget {
-                break;
-            }
-            match self.run(remote, timeout).await {
-                Ok(()) => result.ok += 1,
-                Err(e) => {
-                    if result.failed == 0 {
-                        eprintln!("    first failure: {e}");
-                    }
-                    result.failed += 1;
-                }
-            }
-        }
-        result.elapsed = start.elapsed();
-        if let Some(pid) = server {
-            cpu::settle(pid, baseline).await;
-        }
-        let used = server.and_then(cpu::tree).zip(before).map(|(a, b)| a - b);
-        result.cpu_ms = used.filter(|_| result.ok > 0).map(|c| c * 1e3 / result.ok as f64);
-        result
+        Logins::sequential(count, budget, server, "ssh", || self.run(remote, timeout)).await
     }
 
     /// `total` logins with at most `parallel` in flight; no new one starts after `budget`.

@@ -3,13 +3,12 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use russh::keys::{PrivateKey, PrivateKeyWithHashAlg};
 use russh::{ChannelMsg, Disconnect, client};
 
 use crate::client::Logins;
-use crate::cpu;
 
 /// Trusts any host key (every server here has a fresh one).
 struct Quiet;
@@ -62,32 +61,10 @@ pub(crate) async fn logins_sequential(
     server: Option<u32>,
 ) -> Logins {
     let config = Arc::new(client::Config { nodelay: true, ..Default::default() });
-    let baseline = server.map(cpu::descendants).unwrap_or(0);
-    let before = server.and_then(cpu::tree);
-    let start = Instant::now();
-    let mut result = Logins::default();
-    for _ in 0..count {
-        if start.elapsed() > budget {
-            break;
-        }
-        let outcome = tokio::time::timeout(timeout, login(config.clone(), addr, user, key.clone()))
+    Logins::sequential(count, budget, server, "russh client", || async {
+        tokio::time::timeout(timeout, login(config.clone(), addr, user, key.clone()))
             .await
-            .unwrap_or_else(|_| Err(format!("timed out after {timeout:?}")));
-        match outcome {
-            Ok(()) => result.ok += 1,
-            Err(e) => {
-                if result.failed == 0 {
-                    eprintln!("    first failure (russh client): {e}");
-                }
-                result.failed += 1;
-            }
-        }
-    }
-    result.elapsed = start.elapsed();
-    if let Some(pid) = server {
-        cpu::settle(pid, baseline).await;
-    }
-    let used = server.and_then(cpu::tree).zip(before).map(|(a, b)| a - b);
-    result.cpu_ms = used.filter(|_| result.ok > 0).map(|c| c * 1e3 / result.ok as f64);
-    result
+            .unwrap_or_else(|_| Err(format!("timed out after {timeout:?}")))
+    })
+    .await
 }
