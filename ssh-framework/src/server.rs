@@ -16,7 +16,7 @@ use tokio_util::task::TaskTracker;
 use tower::{Layer, Service};
 
 use crate::connection::Connection;
-use crate::error::{BoxError, ConnectionError, ConnectionErrorKind, Error, ErrorKind};
+use crate::error::{BoxError, ConnectionError, Error, ErrorKind};
 use crate::lifecycle::{self, DisconnectHook, Phase, Shared};
 use crate::limit::{self, LimitSet, MaxStartups};
 use crate::limits::{GatewayPorts, Limits};
@@ -866,11 +866,7 @@ async fn accept_loop(
         let shared = shared.clone();
         let rx = shutdown.subscribe();
         let Some(threads) = &threads else {
-            tracker.spawn(async move {
-                if let Err(error) = lifecycle::serve_tcp(shared, socket, peer, rx).await {
-                    tracing::debug!(%error, "connection ended with an error");
-                }
-            });
+            tracker.spawn(serve_tcp(shared, socket, peer, rx));
             continue;
         };
         // The socket moves to the connection's thread and registers with its runtime there.
@@ -882,14 +878,18 @@ async fn accept_loop(
             }
         };
         threads.spawn(tracker.track_future(async move {
-            let served = match TcpStream::from_std(socket) {
-                Ok(socket) => lifecycle::serve_tcp(shared, socket, peer, rx).await,
-                Err(error) => Err(ConnectionError::new(ConnectionErrorKind::Io, Some(error.into()))),
-            };
-            if let Err(error) = served {
-                tracing::debug!(%error, "connection ended with an error");
+            match TcpStream::from_std(socket) {
+                Ok(socket) => serve_tcp(shared, socket, peer, rx).await,
+                Err(error) => tracing::debug!(%error, %peer, "accepted socket unusable; dropped"),
             }
         }));
+    }
+}
+
+/// Serves one accepted connection to its end; how it ended is logged.
+async fn serve_tcp(shared: Arc<Shared>, socket: TcpStream, peer: SocketAddr, rx: watch::Receiver<Phase>) {
+    if let Err(error) = lifecycle::serve_tcp(shared, socket, peer, rx).await {
+        tracing::debug!(%error, "connection ended with an error");
     }
 }
 
