@@ -11,6 +11,8 @@ use ssh_framework_tests::mini_sshd::MiniSshd;
 use ssh_framework_tests::openssh::Ssh;
 use ssh_framework_tests::russh_client::{RusshClient, read_to_close};
 use ssh_framework_tests::within;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::time::timeout;
 
 use crate::with_bob;
 
@@ -157,6 +159,69 @@ async fn window_change_reaches_the_pty() {
     let is_size = |line: &&str| line.contains(' ') && line.bytes().all(|b| b.is_ascii_digit() || b == b' ');
     let sizes: Vec<&str> = stdout.lines().map(str::trim).filter(is_size).collect();
     assert_eq!(sizes, ["24 80", "40 132"], "{stdout:?}");
+}
+
+/// 64 MiB: several times what a terminal buffers, so the transfer runs on
+/// the terminal's flow control the whole way.
+const PTY_BULK: usize = 64 << 20;
+
+/// `ssh -tt` with the escape character off (random bytes hold `~.`) and
+/// stdin a pipe that stays open until ssh exits: a terminal has no EOF to
+/// pass on, only input that stops.
+fn bulk_tty(sshd: &MiniSshd, command: &str) -> tokio::process::Child {
+    let ssh = sshd.alice().tty().option("EscapeChar=none").option("Ciphers=aes128-gcm@openssh.com");
+    let mut command = ssh.command(command);
+    command.stdin(Stdio::piped()).kill_on_drop(true);
+    command.spawn().expect("ssh starts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pty_carries_64_mib_to_the_client_unchanged() {
+    let sshd = MiniSshd::with_alice_key(&[]).await;
+    let data = pseudo_random(PTY_BULK, 7);
+    let file = sshd.dir().join("bulk");
+    std::fs::write(&file, &data).unwrap();
+
+    // A raw terminal passes every byte as it is (no CRLF, no signals, no echo).
+    let mut ssh = bulk_tty(&sshd, &format!("stty raw -echo -iexten && cat {}", file.display()));
+    let _stdin = ssh.stdin.take();
+    let out = timeout(Duration::from_secs(180), ssh.wait_with_output()).await.expect("ssh ends within 180 s").unwrap();
+
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout.len(), PTY_BULK);
+    assert_eq!(sha256(&out.stdout), sha256(&data), "the bytes arrived unchanged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pty_carries_64_mib_from_the_client_unchanged() {
+    let sshd = MiniSshd::with_alice_key(&[]).await;
+    let data = pseudo_random(PTY_BULK, 8);
+
+    // Input sent before the terminal is raw would be taken as lines and echoed:
+    // the command says when it is.
+    let mut ssh = bulk_tty(&sshd, &format!("stty raw -echo -iexten && echo READY && head -c {PTY_BULK} | sha256sum"));
+    let mut stdin = ssh.stdin.take().unwrap();
+    let mut stdout = BufReader::new(ssh.stdout.take().unwrap());
+    let mut stderr = ssh.stderr.take().unwrap();
+    let errors = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text).await;
+        text
+    });
+    let mut ready = String::new();
+    within("READY", stdout.read_line(&mut ready)).await.unwrap();
+    assert_eq!(ready.trim_end(), "READY");
+
+    timeout(Duration::from_secs(180), stdin.write_all(&data)).await.expect("64 MiB sent within 180 s").unwrap();
+    let mut rest = String::new();
+    within("the digest", stdout.read_to_string(&mut rest)).await.unwrap();
+    let status = within("ssh exits", ssh.wait()).await.unwrap();
+    drop(stdin);
+
+    let stderr = errors.await.unwrap();
+    assert_eq!(status.code(), Some(0), "stderr: {stderr}");
+    let digest = rest.split_whitespace().next().unwrap_or_else(|| panic!("no digest: {rest:?}"));
+    assert_eq!(digest, sha256(&data), "the command read the bytes unchanged");
 }
 
 // ---------------------------------------------------------------------------
