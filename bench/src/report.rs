@@ -246,9 +246,9 @@ pub(crate) fn render(r: &Results) -> String {
                 "| {} | {} | {} | {} | {} | {} | {negotiated} |",
                 t.name(),
                 fmt_logins(row.openssh),
-                fmt1(row.openssh.and_then(|l| l.cpu_ms)),
+                fmt2(row.openssh.and_then(|l| l.cpu_ms)),
                 fmt_logins(row.russh),
-                fmt1(row.russh.and_then(|l| l.cpu_ms)),
+                fmt2(row.russh.and_then(|l| l.cpu_ms)),
                 fmt_logins(row.parallel),
             );
         }
