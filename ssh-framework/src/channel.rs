@@ -13,7 +13,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 use russh::{ChannelMsg, ChannelWriteHalf};
 use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::io::StreamReader;
 
 use crate::idle::Activity;
@@ -485,7 +485,8 @@ impl Stdin {
         activity: Activity,
     ) -> Self {
         let early = futures_util::stream::iter(early.into_iter().map(Ok));
-        let (tx, rx) = mpsc::unbounded_channel::<(Bytes, Charge)>();
+        // Bounded by the budget's permits, not by a count; allocated only while data waits.
+        let (tx, rx) = crate::event_queue::bounded::<(Bytes, Charge)>(usize::MAX);
         let hard = flow.hard_limit();
         let budget = Arc::new(Budget {
             permits: Arc::new(Semaphore::new(hard)),
@@ -504,15 +505,13 @@ impl Stdin {
                             let Some(sender) = tx.as_ref() else { continue };
                             let need = u32::try_from(data.len().min(budget.hard)).unwrap_or(u32::MAX);
                             // Only a client that ignores its window gets here with a full
-                            // buffer; then, and only then, its connection waits.
-                            let permit = tokio::select! {
-                                permit = budget.permits.clone().acquire_many_owned(need) => permit,
-                                () = sender.closed() => { tx = None; continue }
-                            };
-                            let Ok(permit) = permit else { return };
+                            // buffer; then, and only then, its connection waits. A reader
+                            // that goes away drops what it had not read, which gives the
+                            // permits back.
+                            let Ok(permit) = budget.permits.clone().acquire_many_owned(need).await else { return };
                             budget.flow.charge(data.len());
                             let charge = Charge { _permit: permit, len: data.len(), flow: budget.flow.clone() };
-                            if sender.send((data, charge)).is_err() {
+                            if sender.try_send((data, charge)).is_err() {
                                 tx = None;
                                 continue;
                             }
@@ -530,7 +529,7 @@ impl Stdin {
         }
         // The charge is given back when the reader takes the chunk.
         let rest = futures_util::stream::unfold((rx, budget), |(mut rx, budget)| async move {
-            let (data, charge) = rx.recv().await?;
+            let (data, charge) = std::future::poll_fn(|cx| rx.poll_recv(cx)).await?;
             drop(charge);
             budget.update();
             Some((Ok(data), (rx, budget)))
