@@ -24,7 +24,7 @@ const SESSIONS: usize = 500;
 const PARALLEL: usize = 32;
 /// Measured 57.3-57.4 KiB in this test's debug build (58.7-59.4 before
 /// stdin's queue was allocated on demand). The
-/// release build costs 57.8 KiB, 71 before issue 11's reductions; a
+/// release build costs 55.4 KiB, 71 before issue 11's reductions; a
 /// hand-written russh server 48-50 KiB, most of it russh's own connection
 /// task (23.5 KiB) and queues (11 KiB), which no setting of russh's changes.
 const BOUND_PER_SESSION: usize = 64 << 10;
