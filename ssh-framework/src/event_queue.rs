@@ -3,10 +3,10 @@
 //! client sends (stdin, forwarded bytes).
 //!
 //! tokio's `mpsc` allocates its first block of 32 slots and a cache-padded
-//! channel state (1.3 to 3.6 KiB here) when it is made, on every channel,
-//! and most channels sit idle most of the time. This queue allocates its list
-//! only when an item arrives and frees it once read, so an idle channel holds
-//! one small shared allocation.
+//! channel state when it is made (1.3 KiB for events, more for stdin's
+//! larger items), on every channel, and most channels sit idle most of the
+//! time. This queue allocates its list only when an item arrives and frees
+//! it once read, so an idle channel holds one small shared allocation.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
