@@ -3,8 +3,9 @@
 //! refused before the version exchange while other sources log in, until the
 //! penalty expires; an exempt source is never refused; a raw connection that
 //! leaves without authenticating earns `noauth`. Each test waits for the
-//! server's log line of the penalty rather than sleeping, on a current-thread
-//! runtime so the server logs under the test's subscriber.
+//! server's log line of the penalty rather than sleeping; the server's
+//! connection threads log under the subscriber that was the test's default
+//! where it started.
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};

@@ -22,7 +22,8 @@ impl Fragile {
     }
 }
 
-// A current-thread runtime: the server's tasks run on this thread, under the scoped subscriber.
+// The server's connection threads log to the dispatcher that was the default
+// where it started: this test's scoped subscriber.
 #[tokio::test(flavor = "current_thread")]
 async fn a_panicking_auth_handler_refuses_that_attempt_and_the_connection_goes_on() {
     let (captured, _guard) = Captured::start(tracing::Level::INFO);

@@ -150,7 +150,8 @@ async fn a_layer_can_wrap_the_session_body_and_see_how_it_ended() {
     assert_eq!(ended[0].0, ssh_framework::ExitStatus::Code(3));
 }
 
-// A current-thread runtime: the server's tasks run on this thread, under the scoped subscriber.
+// The server's connection threads log to the dispatcher that was the default
+// where it started: this test's scoped subscriber.
 #[tokio::test(flavor = "current_thread")]
 async fn trace_layer_records_decisions_without_changing_them() {
     let (captured, _guard) = Captured::start(tracing::Level::DEBUG);
