@@ -11,8 +11,8 @@ pub struct Captured(Arc<Mutex<Vec<u8>>>);
 
 impl Captured {
     /// Captures every event at `level` and above on this thread until the
-    /// guard drops. Use a current-thread runtime so that the server's tasks
-    /// run on this thread, under this subscriber.
+    /// guard drops: the thread's default subscriber, which a server started
+    /// on this thread passes on to its connection threads.
     pub fn start(level: tracing::Level) -> (Captured, tracing::dispatcher::DefaultGuard) {
         let captured = Captured::default();
         let writer = captured.clone();
@@ -31,9 +31,10 @@ impl Captured {
     }
 }
 
-/// Runs `test` on a current-thread runtime, so that a server's tasks run on
-/// this thread under a subscriber capturing what they log at `level`; the
-/// runtime and its tasks (their spans) go before the subscriber does.
+/// Runs `test` on a current-thread runtime under a subscriber capturing what
+/// is logged at `level`: by the test's tasks, and by the connection threads of
+/// a server it starts; the runtime and its tasks (their spans) go before the
+/// subscriber does.
 pub fn with_log<F: std::future::Future<Output = ()>>(level: tracing::Level, test: impl FnOnce(Captured) -> F) {
     let (captured, _guard) = Captured::start(level);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
