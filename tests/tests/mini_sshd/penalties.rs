@@ -73,8 +73,9 @@ fn two_failed_logins_refuse_a_source_for_seven_seconds_while_another_logs_in() {
     // info line, so the test waits for the server's debug line of the probe's end.
     ssh_framework_tests::log::with_log(tracing::Level::DEBUG, |captured| async move {
         // Two failures (3 s each) and one probe without authentication (1 s,
-        // noauth's default): 7 s is more than min (5 s), enforced until 7 s after the first.
-        let sshd = with_bob(&["--per-source-penalties=authfail:3s min:5s max:30s"]).await;
+        // noauth's default): 7 s is more than min (4 s), enforced until 7 s
+        // after the first, if the second failure ends within 3 s of the first.
+        let sshd = with_bob(&["--per-source-penalties=authfail:3s min:4s max:30s"]).await;
         let started = Instant::now();
         wrong_password(&sshd, "127.0.0.2").await;
         let first_done = started.elapsed();
@@ -116,7 +117,8 @@ fn two_failed_logins_refuse_a_source_for_seven_seconds_while_another_logs_in() {
 #[test]
 fn an_exempt_source_is_never_refused_after_the_same_failures() {
     with_log(|captured| async move {
-        let sshd = with_bob(&["--per-source-penalties=authfail:3s min:5s max:30s", "--per-source-penalty-exempt-list=127.0.0.3/32"])
+        // Two failures: 8 s is more than min (5 s) if the second ends within 3 s of the first.
+        let sshd = with_bob(&["--per-source-penalties=authfail:4s min:5s max:30s", "--per-source-penalty-exempt-list=127.0.0.3/32"])
             .await;
         for _ in 0..4 {
             wrong_password(&sshd, "127.0.0.3").await;
