@@ -529,7 +529,7 @@ impl Stdin {
         }
         // The charge is given back when the reader takes the chunk.
         let rest = futures_util::stream::unfold((rx, budget), |(mut rx, budget)| async move {
-            let (data, charge) = std::future::poll_fn(|cx| rx.poll_recv(cx)).await?;
+            let (data, charge) = rx.recv().await?;
             drop(charge);
             budget.update();
             Some((Ok(data), (rx, budget)))
@@ -665,7 +665,7 @@ impl Events {
 
     /// The next event; `None` once the channel is gone.
     pub async fn recv(&mut self) -> Option<ChannelEvent> {
-        std::future::poll_fn(|cx| self.0.poll_recv(cx)).await
+        self.0.recv().await
     }
 }
 

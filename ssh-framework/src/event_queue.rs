@@ -105,6 +105,11 @@ impl<T> Receiver<T> {
         }
         Poll::Pending
     }
+
+    /// Waits for the next item; `None` once the sender is gone and the queue is empty.
+    pub(crate) async fn recv(&mut self) -> Option<T> {
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
 }
 
 #[cfg(test)]
@@ -117,12 +122,12 @@ mod tests {
         assert!(tx.try_send(1).is_ok());
         assert!(tx.try_send(2).is_ok());
         assert_eq!(tx.try_send(3), Err(3));
-        assert_eq!(std::future::poll_fn(|cx| rx.poll_recv(cx)).await, Some(1));
+        assert_eq!(rx.recv().await, Some(1));
         assert!(tx.try_send(4).is_ok());
         drop(tx);
-        assert_eq!(std::future::poll_fn(|cx| rx.poll_recv(cx)).await, Some(2));
-        assert_eq!(std::future::poll_fn(|cx| rx.poll_recv(cx)).await, Some(4));
-        assert_eq!(std::future::poll_fn(|cx| rx.poll_recv(cx)).await, None);
+        assert_eq!(rx.recv().await, Some(2));
+        assert_eq!(rx.recv().await, Some(4));
+        assert_eq!(rx.recv().await, None);
     }
 
     #[test]
@@ -141,8 +146,8 @@ mod tests {
     async fn a_waiting_receiver_wakes_on_send_and_on_close() {
         let (tx, mut rx) = bounded::<u8>(4);
         let waiter = tokio::spawn(async move {
-            let first = std::future::poll_fn(|cx| rx.poll_recv(cx)).await;
-            let second = std::future::poll_fn(|cx| rx.poll_recv(cx)).await;
+            let first = rx.recv().await;
+            let second = rx.recv().await;
             (first, second)
         });
         tokio::task::yield_now().await;
